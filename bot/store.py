@@ -1,0 +1,512 @@
+"""The SQLite store: the single source of truth, and the only module that writes SQL.
+
+Every change that must happen together happens in one transaction, so a process
+killed at any point leaves either the old state or the new one. Uniqueness
+(message id, ticket per message, outbox key) is enforced by the schema, so
+overlapping polls or a webhook and a poll seeing the same comment make one ticket.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import sqlite_utils
+
+from bot.triage import ACTIVE_STATUSES, InboundMessage, TicketDecision
+
+
+def iso(moment: datetime) -> str:
+    """Timestamps are stored as UTC ISO strings so that they sort as text."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the store needs time-zone-aware moments")
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    message_id: str
+    account: str
+    channel: str
+    unit: str | None
+    status: str
+    labels: tuple[str, ...]
+    scores: Mapping[str, float]
+    unit_source: str
+    lang: str
+    text: str
+    author_username: str | None
+    permalink: str | None
+    media_id: str | None
+    conversation_id: str | None
+    received_at: datetime
+    created_at: datetime
+    deadline: datetime | None
+    acknowledged_by: int | None
+    acknowledged_at: datetime | None
+    resolved_by: int | None
+    resolved_at: datetime | None
+    resolution_note: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            out[key] = iso(value) if isinstance(value, datetime) else value
+        out["labels"] = list(self.labels)
+        out["scores"] = dict(self.scores)
+        return out
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message: InboundMessage
+    ingested_at: datetime
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db["messages"].create(
+        {
+            "id": str, "account": str, "channel": str, "text": str, "created_at": str,
+            "author_id": str, "author_username": str, "media_id": str, "conversation_id": str,
+            "parent_id": str, "permalink": str, "raw": str, "source": str, "ingested_at": str,
+            "triaged_at": str, "prediction": str,
+        },
+        pk="id",
+        not_null={"account", "channel", "text", "created_at", "ingested_at"},
+    )
+    db["messages"].create_index(["triaged_at"])
+    db["tickets"].create(
+        {
+            "id": int, "message_id": str, "account": str, "channel": str, "unit": str, "status": str,
+            "labels": str, "scores": str, "unit_source": str, "lang": str, "received_at": str,
+            "created_at": str, "updated_at": str, "deadline": str, "acknowledged_by": int,
+            "acknowledged_at": str, "resolved_by": int, "resolved_at": str, "resolution_note": str,
+        },
+        pk="id",
+        not_null={"message_id", "account", "status", "created_at"},
+        foreign_keys=[("message_id", "messages", "id")],
+    )
+    db["tickets"].create_index(["message_id"], unique=True)
+    db["tickets"].create_index(["status", "deadline"])
+    db["tickets"].create_index(["account", "unit", "status"])
+    db["ticket_events"].create(
+        {"id": int, "ticket_id": int, "at": str, "actor": str, "kind": str, "detail": str},
+        pk="id",
+        not_null={"ticket_id", "at", "kind"},
+        foreign_keys=[("ticket_id", "tickets", "id")],
+    )
+    db["ticket_events"].create_index(["ticket_id"])
+    db["outbox"].create(
+        {
+            "id": int, "key": str, "chat_id": int, "kind": str, "ticket_id": int, "payload": str,
+            "created_at": str, "not_before": str, "attempts": int, "sent_at": str,
+            "telegram_message_id": int, "last_error": str,
+        },
+        pk="id",
+        not_null={"key", "chat_id", "kind", "created_at"},
+    )
+    db["outbox"].create_index(["key"], unique=True)
+    db["outbox"].create_index(["sent_at", "not_before"])
+    db["poll_state"].create({"account": str, "state": str, "updated_at": str, "stopped_reason": str}, pk="account")
+    db["alerts"].create(
+        {"id": int, "account": str, "kind": str, "text": str, "created_at": str, "delivered_at": str},
+        pk="id",
+        not_null={"kind", "text", "created_at"},
+    )
+    db["feedback"].create(
+        {"id": int, "ticket_id": int, "labels": str, "unit": str, "actor": str, "at": str},
+        pk="id",
+        not_null={"ticket_id", "at"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1,)
+
+
+class Store:
+    """One SQLite file in WAL mode. Open it once per process and share it."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn)
+        if self.path != ":memory:":
+            self.db.enable_wal()
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- transactions and migrations ---------------------------------------
+
+    def transaction(self) -> "_Transaction":
+        return _Transaction(self.db.conn)
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
+        done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, migration in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            with self.transaction():
+                migration(self.db)
+                self.db.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    [version, iso(datetime.now(timezone.utc))],
+                )
+
+    @property
+    def schema_version(self) -> int:
+        row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    # -- messages ----------------------------------------------------------
+
+    def known_message_ids(self, ids: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT id FROM messages WHERE id IN ({marks})", chunk).fetchall()
+            known.update(r[0] for r in rows)
+        return known
+
+    def save_messages(
+        self,
+        messages: Iterable[InboundMessage],
+        *,
+        now: datetime,
+        source: str = "poll",
+        account_state: tuple[str, str] | None = None,
+    ) -> list[str]:
+        """Store new messages (ignoring ones already stored) and, in the same
+        transaction, the poll state that says they were seen. Returns new ids."""
+        stamp = iso(now)
+        new_ids: list[str] = []
+        with self.transaction():
+            for m in messages:
+                cursor = self.db.execute(
+                    "INSERT OR IGNORE INTO messages (id, account, channel, text, created_at, author_id, "
+                    "author_username, media_id, conversation_id, parent_id, permalink, raw, source, ingested_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [m.id, m.account, m.channel, m.text, iso(m.created_at), m.author_id, m.author_username,
+                     m.media_id, m.conversation_id, m.parent_id, m.permalink,
+                     json.dumps(m.raw, ensure_ascii=False), source, stamp],
+                )
+                if cursor.rowcount:
+                    new_ids.append(m.id)
+            if account_state is not None:
+                self._put_poll_state(account_state[0], account_state[1], stamp)
+        return new_ids
+
+    def untriaged_messages(self, limit: int = 256) -> list[InboundMessage]:
+        rows = self.db.execute(
+            "SELECT * FROM messages WHERE triaged_at IS NULL ORDER BY created_at, id LIMIT ?", [limit]
+        )
+        return [_message_from_row(r) for r in _dicts(rows)]
+
+    def message(self, message_id: str) -> InboundMessage | None:
+        rows = _dicts(self.db.execute("SELECT * FROM messages WHERE id = ?", [message_id]))
+        return _message_from_row(rows[0]) if rows else None
+
+    def record_triage(
+        self,
+        message_id: str,
+        prediction: Mapping[str, Any],
+        decision: TicketDecision | None,
+        *,
+        now: datetime,
+        deliver_to: Callable[[int, TicketDecision], Sequence[tuple[str, int, str]]] | None = None,
+    ) -> int | None:
+        """Mark a message triaged and make its ticket (at most one, ever), its first
+        event and its outbox rows in one transaction. Returns the new ticket id,
+        or None when no ticket was made (no answer needed, or made before)."""
+        stamp = iso(now)
+        with self.transaction():
+            updated = self.db.execute(
+                "UPDATE messages SET triaged_at = ?, prediction = ? WHERE id = ? AND triaged_at IS NULL",
+                [stamp, json.dumps(prediction, ensure_ascii=False), message_id],
+            )
+            if not updated.rowcount or decision is None:
+                return None
+            msg = self.db.execute("SELECT account, channel, created_at FROM messages WHERE id = ?", [message_id]).fetchone()
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO tickets (message_id, account, channel, unit, status, labels, scores, "
+                "unit_source, lang, received_at, created_at, updated_at, deadline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [message_id, msg[0], msg[1], decision.unit, decision.status, json.dumps(list(decision.labels)),
+                 json.dumps(dict(decision.scores)), decision.unit_source, decision.lang, msg[2], stamp, stamp,
+                 iso(decision.deadline) if decision.deadline else None],
+            )
+            if not cursor.rowcount:
+                return None
+            ticket_id = int(cursor.lastrowid or 0)
+            self._add_event(ticket_id, stamp, "system", "created",
+                            {"unit": decision.unit, "status": decision.status, "labels": list(decision.labels)})
+            for key, chat_id, kind in deliver_to(ticket_id, decision) if deliver_to else ():
+                self._enqueue(key, chat_id, kind, ticket_id, None, stamp)
+            return ticket_id
+
+    # -- tickets -----------------------------------------------------------
+
+    def ticket(self, ticket_id: int) -> Ticket | None:
+        rows = self._ticket_rows("WHERE t.id = ?", [ticket_id])
+        return rows[0] if rows else None
+
+    def tickets(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        account: str | None = None,
+        unit: str | None = None,
+        search: str | None = None,
+        order: str = "t.id",
+        limit: int | None = None,
+    ) -> list[Ticket]:
+        where, params = ["1=1"], []  # type: list[str], list[Any]
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(f"t.status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if account is not None:
+            where.append("t.account = ?")
+            params.append(account)
+        if unit is not None:
+            where.append("t.unit = ?")
+            params.append(unit)
+        if search:
+            where.append("m.text LIKE ? ESCAPE '\\'")
+            params.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        sql = "WHERE " + " AND ".join(where) + f" ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._ticket_rows(sql, params)
+
+    def active_tickets(self) -> list[Ticket]:
+        return self.tickets(status=ACTIVE_STATUSES, order="t.deadline, t.id")
+
+    def ticket_events(self, ticket_id: int) -> list[dict[str, Any]]:
+        rows = _dicts(self.db.execute("SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", [ticket_id]))
+        for row in rows:
+            row["detail"] = json.loads(row["detail"] or "{}")
+        return rows
+
+    def update_ticket(
+        self,
+        ticket_id: int,
+        changes: Mapping[str, Any],
+        *,
+        actor: str,
+        kind: str,
+        now: datetime,
+        detail: Mapping[str, Any] | None = None,
+        expect_status: Sequence[str] | None = None,
+        enqueue: Sequence[tuple[str, int, str]] = (),
+    ) -> bool:
+        """Apply a change to a ticket, log it, and queue what must be sent, all at once.
+        With expect_status the change applies only from those statuses (a stale button
+        on a resolved ticket changes nothing). Returns whether it applied."""
+        stamp = iso(now)
+        columns = dict(changes)
+        columns["updated_at"] = stamp
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        values = [_column_value(v) for v in columns.values()]
+        sql = f"UPDATE tickets SET {sets} WHERE id = ?"
+        params = values + [ticket_id]
+        if expect_status:
+            sql += f" AND status IN ({','.join('?' * len(expect_status))})"
+            params += list(expect_status)
+        with self.transaction():
+            if not self.db.execute(sql, params).rowcount:
+                return False
+            self._add_event(ticket_id, stamp, actor, kind, dict(detail or {}, **{k: _jsonable(v) for k, v in changes.items()}))
+            for key, chat_id, out_kind in enqueue:
+                self._enqueue(key, chat_id, out_kind, ticket_id, None, stamp)
+        return True
+
+    def add_event(self, ticket_id: int, *, actor: str, kind: str, now: datetime, detail: Mapping[str, Any]) -> None:
+        with self.transaction():
+            self._add_event(ticket_id, iso(now), actor, kind, dict(detail))
+
+    def add_feedback(self, ticket_id: int, labels: Sequence[str], unit: str | None, *, actor: str, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO feedback (ticket_id, labels, unit, actor, at) VALUES (?,?,?,?,?)",
+            [ticket_id, json.dumps(list(labels)), unit, actor, iso(now)],
+        )
+
+    def feedback_records(self) -> Iterator[dict[str, Any]]:
+        """Corrections as training records in the LABELS.md format (latest per ticket wins)."""
+        sql = (
+            "SELECT f.labels, f.unit, m.id AS message_id, m.account, m.channel, m.text FROM feedback f "
+            "JOIN tickets t ON t.id = f.ticket_id JOIN messages m ON m.id = t.message_id "
+            "WHERE f.id IN (SELECT MAX(id) FROM feedback GROUP BY ticket_id) ORDER BY f.id"
+        )
+        for row in _dicts(self.db.execute(sql)):
+            yield {"id": f"fb-{row['message_id']}", "account": row["account"], "channel": row["channel"],
+                   "text": row["text"], "labels": json.loads(row["labels"]), "unit": row["unit"], "lang": None}
+
+    # -- outbox --------------------------------------------------------------
+
+    def enqueue(self, key: str, chat_id: int, kind: str, *, now: datetime, ticket_id: int | None = None,
+                payload: Mapping[str, Any] | None = None) -> bool:
+        """Queue one Telegram send; a key already queued is ignored (sent at most once)."""
+        with self.transaction():
+            return self._enqueue(key, chat_id, kind, ticket_id, payload, iso(now))
+
+    def due_outbox(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        rows = _dicts(self.db.execute(
+            "SELECT * FROM outbox WHERE sent_at IS NULL AND (not_before IS NULL OR not_before <= ?) "
+            "ORDER BY id LIMIT ?", [iso(now), limit]))
+        for row in rows:
+            row["payload"] = json.loads(row["payload"]) if row["payload"] else {}
+        return rows
+
+    def mark_sent(self, outbox_id: int, telegram_message_id: int | None, now: datetime) -> None:
+        self.db.execute("UPDATE outbox SET sent_at = ?, telegram_message_id = ?, last_error = NULL WHERE id = ?",
+                        [iso(now), telegram_message_id, outbox_id])
+
+    def mark_failed(self, outbox_id: int, error: str, retry_at: datetime) -> None:
+        self.db.execute("UPDATE outbox SET attempts = COALESCE(attempts, 0) + 1, last_error = ?, not_before = ? WHERE id = ?",
+                        [error[:500], iso(retry_at), outbox_id])
+
+    def retarget_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup: unsent messages follow it to the new id."""
+        self.db.execute("UPDATE outbox SET chat_id = ? WHERE chat_id = ? AND sent_at IS NULL", [new_chat_id, old_chat_id])
+
+    def sent_message(self, key: str) -> dict[str, Any] | None:
+        rows = _dicts(self.db.execute("SELECT * FROM outbox WHERE key = ? AND sent_at IS NOT NULL", [key]))
+        return rows[0] if rows else None
+
+    def sent_for_ticket(self, ticket_id: int) -> list[dict[str, Any]]:
+        return _dicts(self.db.execute(
+            "SELECT * FROM outbox WHERE ticket_id = ? AND sent_at IS NOT NULL AND telegram_message_id IS NOT NULL "
+            "ORDER BY id", [ticket_id]))
+
+    # -- poll state and alerts ----------------------------------------------
+
+    def poll_state(self, account: str) -> tuple[str | None, str | None]:
+        """(state JSON, stopped reason) of an account's poller."""
+        row = self.db.execute("SELECT state, stopped_reason FROM poll_state WHERE account = ?", [account]).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def stop_polling(self, account: str, reason: str, now: datetime) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO poll_state (account, state, updated_at, stopped_reason) VALUES (?, NULL, ?, ?) "
+                "ON CONFLICT(account) DO UPDATE SET stopped_reason = excluded.stopped_reason, updated_at = excluded.updated_at",
+                [account, iso(now), reason])
+
+    def resume_polling(self, account: str) -> None:
+        self.db.execute("UPDATE poll_state SET stopped_reason = NULL WHERE account = ?", [account])
+
+    def _put_poll_state(self, account: str, state: str, stamp: str) -> None:
+        self.db.execute(
+            "INSERT INTO poll_state (account, state, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(account) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            [account, state, stamp])
+
+    def add_alert(self, kind: str, text: str, *, now: datetime, account: str | None = None) -> int:
+        cursor = self.db.execute("INSERT INTO alerts (account, kind, text, created_at) VALUES (?,?,?,?)",
+                                 [account, kind, text, iso(now)])
+        return int(cursor.lastrowid or 0)
+
+    def undelivered_alerts(self) -> list[dict[str, Any]]:
+        return _dicts(self.db.execute("SELECT * FROM alerts WHERE delivered_at IS NULL ORDER BY id"))
+
+    def mark_alert_delivered(self, alert_id: int, now: datetime) -> None:
+        self.db.execute("UPDATE alerts SET delivered_at = ? WHERE id = ?", [iso(now), alert_id])
+
+    # -- internals -----------------------------------------------------------
+
+    def _add_event(self, ticket_id: int, stamp: str, actor: str, kind: str, detail: Mapping[str, Any]) -> None:
+        self.db.execute("INSERT INTO ticket_events (ticket_id, at, actor, kind, detail) VALUES (?,?,?,?,?)",
+                        [ticket_id, stamp, actor, kind, json.dumps(detail, ensure_ascii=False)])
+
+    def _enqueue(self, key: str, chat_id: int, kind: str, ticket_id: int | None,
+                 payload: Mapping[str, Any] | None, stamp: str) -> bool:
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO outbox (key, chat_id, kind, ticket_id, payload, created_at, attempts) "
+            "VALUES (?,?,?,?,?,?,0)",
+            [key, chat_id, kind, ticket_id, json.dumps(payload or {}, ensure_ascii=False), stamp])
+        return bool(cursor.rowcount)
+
+    def _ticket_rows(self, tail: str, params: Sequence[Any]) -> list[Ticket]:
+        sql = (
+            "SELECT t.*, m.text, m.author_username, m.permalink, m.media_id, m.conversation_id "
+            "FROM tickets t JOIN messages m ON m.id = t.message_id " + tail
+        )
+        return [_ticket_from_row(r) for r in _dicts(self.db.execute(sql, list(params)))]
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE .. COMMIT, or ROLLBACK on any error; nests as a no-op."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.outer = False
+
+    def __enter__(self) -> "_Transaction":
+        self.outer = not self.conn.in_transaction
+        if self.outer:
+            self.conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if not self.outer:
+            return
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or ()]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _jsonable(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _message_from_row(row: Mapping[str, Any]) -> InboundMessage:
+    return InboundMessage(
+        id=row["id"], account=row["account"], channel=row["channel"], text=row["text"],
+        created_at=datetime.fromisoformat(row["created_at"]), author_id=row["author_id"],
+        author_username=row["author_username"], media_id=row["media_id"],
+        conversation_id=row["conversation_id"], parent_id=row["parent_id"], permalink=row["permalink"],
+        raw=json.loads(row["raw"] or "{}"),
+    )
+
+
+def _ticket_from_row(row: Mapping[str, Any]) -> Ticket:
+    return Ticket(
+        id=row["id"], message_id=row["message_id"], account=row["account"], channel=row["channel"],
+        unit=row["unit"], status=row["status"], labels=tuple(json.loads(row["labels"] or "[]")),
+        scores=json.loads(row["scores"] or "{}"), unit_source=row["unit_source"] or "", lang=row["lang"] or "",
+        text=row["text"], author_username=row["author_username"], permalink=row["permalink"],
+        media_id=row["media_id"], conversation_id=row["conversation_id"],
+        received_at=datetime.fromisoformat(row["received_at"]), created_at=datetime.fromisoformat(row["created_at"]),
+        deadline=parse_iso(row["deadline"]), acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=parse_iso(row["acknowledged_at"]), resolved_by=row["resolved_by"],
+        resolved_at=parse_iso(row["resolved_at"]), resolution_note=row["resolution_note"],
+    )

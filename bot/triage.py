@@ -1,0 +1,72 @@
+"""The pure triage core: the domain types, and what to do with a classified message.
+
+Nothing here talks to Instagram, Telegram or SQLite: data in, decisions out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from classifiers.base import MessageIn, Prediction
+
+OPEN, ACKNOWLEDGED, RESOLVED, SPAM = "open", "acknowledged", "resolved", "spam"
+STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED, SPAM)
+ACTIVE_STATUSES = (OPEN, ACKNOWLEDGED)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A comment, a reply or a DM as it came from Instagram, before triage."""
+
+    id: str  # Instagram's own id: unique across polls and webhooks
+    account: str
+    channel: str  # "comment" (replies included) or "dm"
+    text: str
+    created_at: datetime  # aware; when the citizen wrote it
+    author_id: str | None = None
+    author_username: str | None = None
+    media_id: str | None = None
+    conversation_id: str | None = None
+    parent_id: str | None = None
+    permalink: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def for_classifier(self) -> MessageIn:
+        return MessageIn(account=self.account, channel=self.channel, text=self.text)
+
+
+@dataclass(frozen=True)
+class TicketDecision:
+    """A message that needs a ticket: who answers it and by when."""
+
+    status: str  # OPEN, or SPAM (spam is counted and listed, never forwarded)
+    unit: str | None
+    labels: tuple[str, ...]
+    scores: Mapping[str, float]
+    unit_source: str
+    lang: str
+    deadline: datetime | None
+
+
+def decide(
+    message: InboundMessage,
+    prediction: Prediction,
+    deadline_for: Callable[[datetime], datetime],
+) -> TicketDecision | None:
+    """Spam becomes a spam ticket, a message a unit must answer becomes an open
+    ticket with its deadline, and anything else (praise, chatter) no ticket."""
+    if "spam" in prediction.labels:
+        return TicketDecision(SPAM, None, ("spam",), dict(prediction.scores), "none", prediction.lang, None)
+    if prediction.unit is None:
+        return None
+    return TicketDecision(
+        status=OPEN,
+        unit=prediction.unit,
+        labels=prediction.labels,
+        scores=dict(prediction.scores),
+        unit_source=prediction.unit_source,
+        lang=prediction.lang,
+        deadline=deadline_for(message.created_at),
+    )
