@@ -12,12 +12,15 @@ from dataclasses import dataclass
 import datetime as dt
 from datetime import date
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from classifiers.base import AccountRules, UnitRules
+
+if TYPE_CHECKING:
+    from bot.deadlines import WorkingCalendar
 
 DEFAULT_GRAPH_URL = "https://graph.instagram.com/v23.0"
 DEFAULT_TELEGRAM_URL = "https://api.telegram.org"
@@ -158,6 +161,18 @@ class RoutingConfig(_Model):
 
     def unit(self, account: str, unit: str) -> UnitConfig:
         return self.accounts[account].units[unit]
+
+    def calendar(self) -> "WorkingCalendar":
+        """The working calendar that deadlines, reminders and compliance are counted in."""
+        from bot.deadlines import WorkingCalendar
+
+        return WorkingCalendar(
+            tz=self.timezone,
+            opens=self.deadline.working_hours.start,
+            closes=self.deadline.working_hours.end,
+            extra_holidays=frozenset(self.deadline.extra_holidays),
+            extra_workdays=frozenset(self.deadline.extra_workdays),
+        )
 
     def account_rules(self) -> dict[str, AccountRules]:
         """The part of the routing the classifier's router needs."""

@@ -1,0 +1,222 @@
+"""The `triage` command line: thin, each command loads settings and calls one job.
+
+Every job takes --now, so a person or a test can run it for any moment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+from zoneinfo import ZoneInfo
+
+from bot.config import ConfigError, Settings, load_routing, load_settings
+from bot.triage import STATUSES
+
+log = logging.getLogger("triage")
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+class CommandError(Exception):
+    """A problem the person at the terminal can fix; printed without a traceback."""
+
+
+def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    def register(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def parse_now(text: str | None, zone: str = "Asia/Jakarta") -> datetime:
+    """--now as ISO 8601; a time without an offset is read in the routing time zone."""
+    if not text:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"--now '{text}' is not an ISO date-time; write e.g. 2026-11-27T09:30 or 2026-11-27T09:30+07:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(config_path=getattr(args, "config", None))
+
+
+def _open_store(settings: Settings) -> Any:
+    from bot.store import Store
+
+    return Store(settings.db_path)
+
+
+def _classifier(settings: Settings, backend: str | None = None) -> Any:
+    from classifiers.pipeline import load_classifier
+
+    return load_classifier(settings.routing.account_rules(), backend=backend or os.environ.get("TRIAGE_CLASSIFIER", "default"))
+
+
+@command("check-config")
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = Path(args.file or os.environ.get("TRIAGE_CONFIG", "routing.yaml"))
+    routing = load_routing(path)
+    units = sum(len(a.units) for a in routing.accounts.values())
+    print(f"{path}: OK — {len(routing.accounts)} account(s), {units} unit(s), deadline {routing.deadline.working_days} working days")
+    return 0
+
+
+@command("poll")
+def cmd_poll(args: argparse.Namespace) -> int:
+    from bot import jobs
+
+    settings = _settings(args)
+    now = parse_now(args.now, settings.routing.timezone)
+    accounts = [args.account] if args.account else list(settings.routing.accounts)
+    unknown = [a for a in accounts if a not in settings.routing.accounts]
+    if unknown:
+        raise CommandError(f"unknown account {unknown[0]}; routing.yaml has: {', '.join(settings.routing.accounts)}")
+    store = _open_store(settings)
+    failed = False
+    for account in accounts:
+        report = asyncio.run(jobs.poll_account(settings, store, account, now=now))
+        status = f"stopped ({report.stopped})" if report.stopped else f"error ({report.error})" if report.error else "ok"
+        print(f"{account}: {report.new_messages} new message(s), {report.calls} API call(s), {report.skipped} skipped — {status}")
+        failed = failed or bool(report.error or report.stopped)
+    made = jobs.triage_pending(settings, store, _classifier(settings), now=now,
+                               destinations=jobs.ticket_destinations(settings))
+    print(f"{len(made)} new ticket(s)")
+    for ticket in (store.ticket(t) for t in made):
+        if ticket:
+            print(f"  #{ticket.id} {ticket.account}/{ticket.unit or '-'} {ticket.status} {','.join(ticket.labels)}: {ticket.text[:70]!r}")
+    return 1 if failed else 0
+
+
+@command("resume")
+def cmd_resume(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.account not in settings.routing.accounts:
+        raise CommandError(f"unknown account {args.account}")
+    _open_store(settings).resume_polling(args.account)
+    print(f"{args.account}: polling resumed")
+    return 0
+
+
+@command("tickets")
+def cmd_tickets(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = _open_store(settings)
+    for ticket in store.tickets(status=args.status, unit=args.unit, account=args.account):
+        if args.json:
+            print(json.dumps(ticket.as_json(), ensure_ascii=False))
+        else:
+            due = ticket.deadline.astimezone(ZoneInfo(settings.routing.timezone)).strftime("%d %b %H:%M") if ticket.deadline else "-"
+            print(f"#{ticket.id:<5} {ticket.account:<9} {ticket.unit or '-':<10} {ticket.status:<12} due {due:<12} "
+                  f"{','.join(ticket.labels):<28} {ticket.text[:60]!r}")
+    return 0
+
+
+@command("classify")
+def cmd_classify(args: argparse.Namespace) -> int:
+    from classifiers.commands import classify_stream
+
+    settings = _settings(args)
+    return classify_stream(sys.stdin, sys.stdout, _classifier(settings, args.backend)) or 0
+
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace) -> int:
+    from classifiers.commands import evaluate_file
+
+    settings = _settings(args)
+    report = evaluate_file(Path(args.file), _classifier(settings, args.backend))
+    print(report if isinstance(report, str) else getattr(report, "text", report))
+    return 0
+
+
+@command("train")
+def cmd_train(args: argparse.Namespace) -> int:
+    from classifiers.commands import train
+
+    train(
+        [Path(p) for p in args.train] if args.train else None,
+        Path(args.out) if args.out else None,
+        feedback=Path(args.feedback) if args.feedback else None,
+        judol=Path(args.judol) if args.judol else None,
+        smsa=Path(args.smsa) if args.smsa else None,
+        eval_file=Path(args.eval) if args.eval else None,
+        seed=args.seed,
+        skip_transformer=args.skip_transformer,
+    )
+    return 0
+
+
+@command("export-feedback")
+def cmd_export_feedback(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    count = 0
+    with open(args.out, "w", encoding="utf-8") as out:
+        for record in _open_store(settings).feedback_records():
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    print(f"{count} correction(s) written to {args.out}; train with: triage train --feedback {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="triage", description="Triage Instagram comments and DMs of a ministry to its units on Telegram.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", help="routing.yaml to use (default: $TRIAGE_CONFIG or routing.yaml)")
+        return p
+
+    p = add("check-config", "Check routing.yaml and print what is wrong, with line numbers.")
+    p.add_argument("file", nargs="?", help="the file to check (default: $TRIAGE_CONFIG or routing.yaml)")
+    p = add("poll", "Poll Instagram once for new comments and DMs, classify them and make tickets.")
+    p.add_argument("--account", help="only this account key")
+    p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
+    p = add("resume", "Resume polling an account that was stopped (after its token was renewed).")
+    p.add_argument("account")
+    p = add("tickets", "List tickets.")
+    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--unit")
+    p.add_argument("--account")
+    p.add_argument("--json", action="store_true", help="JSON Lines, one ticket a line")
+    p = add("classify", "Classify JSON Lines from stdin (id, account, channel, text) to JSON Lines on stdout.")
+    p.add_argument("--backend", choices=["default", "ngram"], help="classifier backend (default: the shipped default)")
+    p = add("eval", "Evaluate the classifier on a labelled JSON Lines file and print the figures.")
+    p.add_argument("file")
+    p.add_argument("--backend", choices=["default", "ngram"])
+    p = add("train", "Train the classifier from labelled JSON Lines files and write the model artifacts.")
+    p.add_argument("--train", nargs="+", help="training files (default: classifiers/data/train/*.jsonl)")
+    p.add_argument("--out", help="artifact folder (default: classifiers/model)")
+    p.add_argument("--feedback", help="corrections exported with `triage export-feedback`")
+    p.add_argument("--judol", help="path to judol_youtube/dataset_judol_labelled.csv (extra spam data)")
+    p.add_argument("--smsa", help="path to indonlu_smsa folder (extra negative data and benchmark)")
+    p.add_argument("--eval", help="labelled file to evaluate on after training (never trained on)")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--skip-transformer", action="store_true", help="train only the fast n-gram parts")
+    p = add("export-feedback", "Write the label and unit corrections made in Telegram as training records.")
+    p.add_argument("--out", default="feedback.jsonl")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, CommandError) as err:
+        print(f"triage {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

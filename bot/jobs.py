@@ -1,0 +1,174 @@
+"""The jobs: each reads the store, acts, and writes what it did back to the store.
+
+Jobs take `now` as an argument so that a person or a test can run them for
+any moment; the scheduler passes the real clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Sequence
+
+from bot.config import Settings
+from bot.deadlines import deadline
+from bot.instagram import InstagramClient, InstagramError, TokenInvalid
+from bot.polling import PollState, collect
+from bot.store import Store
+from bot.triage import InboundMessage, TicketDecision, decide
+from classifiers.base import Classifier, Prediction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollReport:
+    account: str
+    new_messages: int = 0
+    calls: int = 0
+    skipped: int = 0
+    stopped: str | None = None
+    error: str | None = None
+    new_ids: list[str] = field(default_factory=list)
+
+
+async def poll_account(
+    settings: Settings,
+    store: Store,
+    account: str,
+    *,
+    now: datetime,
+    client: InstagramClient | None = None,
+) -> PollReport:
+    """One poll of one account: new comments, replies and DMs into the store.
+
+    Messages and the poll state that says they were seen are written in one
+    transaction, so a poll killed half-way is simply done again next time."""
+    report = PollReport(account)
+    state_json, stopped = store.poll_state(account)
+    if stopped:
+        report.stopped = stopped
+        return report
+    acc = settings.routing.accounts[account]
+    own_client = client is None
+    if client is None:
+        client = InstagramClient(settings.instagram_graph_url, settings.instagram_token(account), acc.instagram_user_id)
+    try:
+        result = await collect(
+            client,
+            PollState.from_json(state_json) if state_json else PollState(),
+            now=now,
+            is_known=store.known_message_ids,
+            backfill_days=settings.routing.polling.backfill_days,
+            media_limit=settings.routing.polling.media_limit,
+        )
+    except TokenInvalid as err:
+        _stop_account(store, account, acc.token_env, err, now)
+        report.stopped = str(err)
+        return report
+    except InstagramError as err:
+        store.add_alert("instagram_error", f"Gagal mengambil pesan akun {account} dari Instagram: {err}", now=now, account=account)
+        report.error = str(err)
+        return report
+    finally:
+        if own_client:
+            await client.aclose()
+    messages = [*(_from_comment(account, c) for c in result.new_comments), *(_from_dm(account, d) for d in result.new_dms)]
+    report.new_ids = store.save_messages(messages, now=now, account_state=(account, result.new_state.to_json()))
+    report.new_messages, report.calls, report.skipped = len(report.new_ids), result.calls_made, len(result.skipped)
+    return report
+
+
+def _stop_account(store: Store, account: str, token_env: str, err: Exception, now: datetime) -> None:
+    """An expired or revoked token will not heal by retrying: stop and tell people."""
+    log.warning("stopping polling of %s: %s", account, err)
+    store.stop_polling(account, f"token: {err}", now)
+    store.add_alert(
+        "token_invalid",
+        f"Token Instagram akun {account} kedaluwarsa atau dicabut; pengambilan pesan akun ini dihentikan. "
+        f"Perbarui token di variabel {token_env}, lalu jalankan: triage resume {account}",
+        now=now,
+        account=account,
+    )
+
+
+def _from_comment(account: str, c: object) -> InboundMessage:
+    return InboundMessage(
+        id=c.id, account=account, channel="comment", text=c.text or "", created_at=c.timestamp,  # type: ignore[attr-defined]
+        author_id=c.user_id, author_username=c.username, media_id=c.media_id,  # type: ignore[attr-defined]
+        parent_id=c.parent_id, permalink=getattr(c, "permalink", None), raw=c.raw,  # type: ignore[attr-defined]
+    )
+
+
+def _from_dm(account: str, d: object) -> InboundMessage:
+    return InboundMessage(
+        id=d.id, account=account, channel="dm", text=d.text or "", created_at=d.created_time,  # type: ignore[attr-defined]
+        author_id=d.sender_id, author_username=d.sender_username,  # type: ignore[attr-defined]
+        conversation_id=d.conversation_id, raw=d.raw,  # type: ignore[attr-defined]
+    )
+
+
+def ticket_destinations(settings: Settings) -> Callable[[int, TicketDecision], Sequence[tuple[str, int, str]]]:
+    """Where a new ticket is sent: its unit's group, and a mirror to the media team.
+    Spam goes to no unit; it is counted and listed on request."""
+
+    def destinations(ticket_id: int, decision: TicketDecision) -> Sequence[tuple[str, int, str]]:
+        if decision.unit is None:
+            return ()
+        return ()  # filled in by the Telegram workflow (outbox rows)
+
+    return destinations
+
+
+def triage_pending(
+    settings: Settings,
+    store: Store,
+    classifier: Classifier,
+    *,
+    now: datetime,
+    batch_size: int = 64,
+    destinations: Callable[[int, TicketDecision], Sequence[tuple[str, int, str]]] | None = None,
+) -> list[int]:
+    """Classify every stored message not yet triaged and make its ticket.
+
+    Reads its work from the store, so messages stored by a poll that was killed
+    before triage are picked up by the next run."""
+    calendar = settings.routing.calendar()
+    days = settings.routing.deadline.working_days
+
+    def deadline_for(received: datetime) -> datetime:
+        return deadline(received, days, calendar=calendar)
+
+    made: list[int] = []
+    while batch := store.untriaged_messages(batch_size):
+        predictions = classifier.predict([m.for_classifier() for m in batch])
+        for message, prediction in zip(batch, predictions):
+            decision = decide(message, _checked(prediction, settings, message.account), deadline_for)
+            ticket_id = store.record_triage(
+                message.id, prediction_json(prediction), decision, now=now, deliver_to=destinations
+            )
+            if ticket_id is not None:
+                made.append(ticket_id)
+    return made
+
+
+def _checked(prediction: Prediction, settings: Settings, account: str) -> Prediction:
+    """A unit the account does not have (a stale model) goes to the default unit, not nowhere."""
+    units = settings.routing.accounts[account].units
+    if prediction.unit is None or prediction.unit in units:
+        return prediction
+    log.warning("classifier chose unknown unit %s for %s; using the default unit", prediction.unit, account)
+    from dataclasses import replace
+
+    return replace(prediction, unit=settings.routing.accounts[account].default_unit, unit_source="default")
+
+
+def prediction_json(prediction: Prediction) -> dict[str, object]:
+    return {
+        "labels": list(prediction.labels),
+        "scores": {k: round(float(v), 4) for k, v in prediction.scores.items()},
+        "unit": prediction.unit,
+        "unit_source": prediction.unit_source,
+        "lang": prediction.lang,
+    }
