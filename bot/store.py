@@ -129,7 +129,14 @@ def _migration_1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1,)
+def _migration_2(db: sqlite_utils.Database) -> None:
+    # Names of the people who pressed buttons, so messages can say who did what.
+    db["people"].create({"user_id": int, "name": str, "username": str, "updated_at": str}, pk="user_id")
+    # A group upgraded to a supergroup gets a new id; routing.yaml keeps the old one.
+    db["chat_aliases"].create({"old_chat_id": int, "new_chat_id": int, "at": str}, pk="old_chat_id")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2)
 
 
 class Store:
@@ -196,9 +203,9 @@ class Store:
         with self.transaction():
             for m in messages:
                 cursor = self.db.execute(
-                    "INSERT OR IGNORE INTO messages (id, account, channel, text, created_at, author_id, "
+                    "INSERT INTO messages (id, account, channel, text, created_at, author_id, "
                     "author_username, media_id, conversation_id, parent_id, permalink, raw, source, ingested_at) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
                     [m.id, m.account, m.channel, m.text, iso(m.created_at), m.author_id, m.author_username,
                      m.media_id, m.conversation_id, m.parent_id, m.permalink,
                      json.dumps(m.raw, ensure_ascii=False), source, stamp],
@@ -374,6 +381,15 @@ class Store:
         self.db.execute("UPDATE outbox SET sent_at = ?, telegram_message_id = ?, last_error = NULL WHERE id = ?",
                         [iso(now), telegram_message_id, outbox_id])
 
+    def mark_batched(self, outbox_ids: Sequence[int], telegram_message_id: int | None, now: datetime) -> None:
+        """Rows shown together in one batch message; their own full message is sent only on request."""
+        with self.transaction():
+            for outbox_id in outbox_ids:
+                self.db.execute(
+                    "UPDATE outbox SET sent_at = ?, telegram_message_id = ?, last_error = NULL, "
+                    "payload = json_set(COALESCE(payload, '{}'), '$.batched', json('true')) WHERE id = ?",
+                    [iso(now), telegram_message_id, outbox_id])
+
     def mark_failed(self, outbox_id: int, error: str, retry_at: datetime) -> None:
         self.db.execute("UPDATE outbox SET attempts = COALESCE(attempts, 0) + 1, last_error = ?, not_before = ? WHERE id = ?",
                         [error[:500], iso(retry_at), outbox_id])
@@ -389,7 +405,37 @@ class Store:
     def sent_for_ticket(self, ticket_id: int) -> list[dict[str, Any]]:
         return _dicts(self.db.execute(
             "SELECT * FROM outbox WHERE ticket_id = ? AND sent_at IS NOT NULL AND telegram_message_id IS NOT NULL "
+            "AND kind IN ('ticket', 'mirror') AND json_extract(COALESCE(payload, '{}'), '$.batched') IS NULL "
             "ORDER BY id", [ticket_id]))
+
+    def chat_alias(self, chat_id: int) -> int:
+        """The chat's current id, following group-to-supergroup migrations."""
+        for _ in range(5):  # a chain of migrations is short; a loop would be a bug
+            row = self.db.execute("SELECT new_chat_id FROM chat_aliases WHERE old_chat_id = ?", [chat_id]).fetchone()
+            if not row:
+                break
+            chat_id = int(row[0])
+        return chat_id
+
+    def add_chat_alias(self, old_chat_id: int, new_chat_id: int, now: datetime) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO chat_aliases (old_chat_id, new_chat_id, at) VALUES (?,?,?)",
+                            [old_chat_id, new_chat_id, iso(now)])
+            self.retarget_chat(old_chat_id, new_chat_id)
+
+    def remember_person(self, user_id: int, name: str, username: str | None, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO people (user_id, name, username, updated_at) VALUES (?,?,?,?) ON CONFLICT(user_id) "
+            "DO UPDATE SET name = excluded.name, username = excluded.username, updated_at = excluded.updated_at",
+            [user_id, name, username, iso(now)])
+
+    def person_name(self, user_id: int | None) -> str | None:
+        if user_id is None:
+            return None
+        row = self.db.execute("SELECT name, username FROM people WHERE user_id = ?", [user_id]).fetchone()
+        if not row:
+            return None
+        return str(row[0] or (f"@{row[1]}" if row[1] else user_id))
 
     # -- poll state and alerts ----------------------------------------------
 
@@ -445,6 +491,88 @@ class Store:
             "FROM tickets t JOIN messages m ON m.id = t.message_id " + tail
         )
         return [_ticket_from_row(r) for r in _dicts(self.db.execute(sql, list(params)))]
+
+    # -- digest and report queries -----------------------------------------
+    # Read-only aggregates for bot.digest and bot.report. Bounds are aware
+    # datetimes; a range is [start, end). Tickets with no unit (spam) are left
+    # out of the per-unit figures. `day_shift` is the local zone's UTC offset
+    # in seconds, to group stored UTC moments by local date.
+
+    _TIMING_COLUMNS = ("created_at", "received_at", "acknowledged_at", "resolved_at")
+
+    def unit_status_counts(self) -> list[tuple[str, str, str, int]]:
+        """(account, unit, status, count) of every ticket that has a unit, right now."""
+        rows = self.db.execute(
+            "SELECT account, unit, status, COUNT(*) FROM tickets WHERE unit IS NOT NULL "
+            "GROUP BY account, unit, status")
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows.fetchall()]
+
+    def overdue_counts(self, now: datetime) -> list[tuple[str, str, int]]:
+        """(account, unit, count) of active tickets whose deadline has passed."""
+        marks = ",".join("?" * len(ACTIVE_STATUSES))
+        rows = self.db.execute(
+            f"SELECT account, unit, COUNT(*) FROM tickets WHERE status IN ({marks}) AND deadline < ? "
+            "GROUP BY account, unit", [*ACTIVE_STATUSES, iso(now)])
+        return [(r[0], r[1], int(r[2])) for r in rows.fetchall()]
+
+    def overdue_ticket_rows(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """The active tickets past their deadline, oldest deadline first (id, account, unit, deadline)."""
+        marks = ",".join("?" * len(ACTIVE_STATUSES))
+        return _dicts(self.db.execute(
+            f"SELECT id, account, unit, status, deadline FROM tickets WHERE status IN ({marks}) AND deadline < ? "
+            "ORDER BY deadline, id LIMIT ?", [*ACTIVE_STATUSES, iso(now), int(limit)]))
+
+    def new_ticket_counts(self, start: datetime, end: datetime) -> list[tuple[str, str, int]]:
+        """(account, unit, count) of tickets made in [start, end)."""
+        rows = self.db.execute(
+            "SELECT account, unit, COUNT(*) FROM tickets WHERE unit IS NOT NULL AND created_at >= ? "
+            "AND created_at < ? GROUP BY account, unit", [iso(start), iso(end)])
+        return [(r[0], r[1], int(r[2])) for r in rows.fetchall()]
+
+    def ticket_timings(self, start: datetime, end: datetime, *, by: str) -> list[tuple[Any, ...]]:
+        """(account, unit, status, received_at, deadline, acknowledged_at, resolved_at) of the tickets
+        with a unit whose `by` moment lies in [start, end); moments as stored (UTC ISO text or None)."""
+        if by not in self._TIMING_COLUMNS:
+            raise ValueError(f"by must be one of {self._TIMING_COLUMNS}, got {by!r}")
+        rows = self.db.execute(
+            "SELECT account, unit, status, received_at, deadline, acknowledged_at, resolved_at FROM tickets "
+            f"WHERE unit IS NOT NULL AND {by} >= ? AND {by} < ?", [iso(start), iso(end)])
+        return [tuple(r) for r in rows.fetchall()]
+
+    def negative_counts(self, start: datetime, end: datetime) -> tuple[int, int]:
+        """(messages triaged, tickets labelled negative made) in [start, end)."""
+        bounds = [iso(start), iso(end)]
+        triaged = self.db.execute(
+            "SELECT COUNT(*) FROM messages WHERE triaged_at >= ? AND triaged_at < ?", bounds).fetchone()[0]
+        negative = self.db.execute(
+            "SELECT COUNT(*) FROM tickets WHERE created_at >= ? AND created_at < ? "
+            "AND instr(labels, '\"negative\"') > 0", bounds).fetchone()[0]
+        return int(triaged), int(negative)
+
+    def complaint_texts(self, start: datetime, end: datetime, *, by: str = "created_at") -> list[tuple[str, str | None, str]]:
+        """(account, unit, text) of the tickets labelled complaint whose `by` moment lies in [start, end)."""
+        if by not in self._TIMING_COLUMNS:
+            raise ValueError(f"by must be one of {self._TIMING_COLUMNS}, got {by!r}")
+        rows = self.db.execute(
+            "SELECT t.account, t.unit, m.text FROM tickets t JOIN messages m ON m.id = t.message_id "
+            f"WHERE t.{by} >= ? AND t.{by} < ? AND instr(t.labels, '\"complaint\"') > 0",
+            [iso(start), iso(end)])
+        return [(r[0], r[1], r[2]) for r in rows.fetchall()]
+
+    def daily_label_counts(self, start: datetime, end: datetime, day_shift: int) -> list[dict[str, Any]]:
+        """Per local date of the messages written in [start, end): day, messages, triaged,
+        complaint, question, negative (tickets so labelled) and spam (spam tickets)."""
+        shift = f"{int(day_shift):+d} seconds"
+        return _dicts(self.db.execute(
+            "SELECT date(m.created_at, ?) AS day, COUNT(*) AS messages, "
+            "COUNT(m.triaged_at) AS triaged, "
+            "COALESCE(SUM(instr(t.labels, '\"complaint\"') > 0), 0) AS complaint, "
+            "COALESCE(SUM(instr(t.labels, '\"question\"') > 0), 0) AS question, "
+            "COALESCE(SUM(instr(t.labels, '\"negative\"') > 0), 0) AS negative, "
+            "COALESCE(SUM(t.status = 'spam'), 0) AS spam "
+            "FROM messages m LEFT JOIN tickets t ON t.message_id = m.id "
+            "WHERE m.created_at >= ? AND m.created_at < ? GROUP BY day ORDER BY day",
+            [shift, iso(start), iso(end)]))
 
 
 class _Transaction:
