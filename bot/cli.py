@@ -88,8 +88,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
         status = f"stopped ({report.stopped})" if report.stopped else f"error ({report.error})" if report.error else "ok"
         print(f"{account}: {report.new_messages} new message(s), {report.calls} API call(s), {report.skipped} skipped — {status}")
         failed = failed or bool(report.error or report.stopped)
-    made = jobs.triage_pending(settings, store, _classifier(settings), now=now,
-                               destinations=jobs.ticket_destinations(settings))
+    made = asyncio.run(jobs.triage_pending(settings, store, _classifier(settings), now=now,
+                                           destinations=jobs.ticket_destinations(settings)))
     print(f"{len(made)} new ticket(s)")
     for ticket in (store.ticket(t) for t in made):
         if ticket:

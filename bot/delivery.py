@@ -21,6 +21,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.store import Store
+from bot.telegram_ui import Button, Rendered
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +40,6 @@ class Limits:
     private_per_second: int = 1
     batch_size: int = 20  # tickets in one batch message
     safety: float = 0.05  # seconds added to each wait, so clock jitter never crosses a limit
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """An HTML text and its inline keyboard: rows of (label, callback data)."""
-
-    text: str
-    buttons: Sequence[Sequence[tuple[str, str]]] = ()
 
 
 class Renderer(Protocol):
@@ -113,7 +106,7 @@ class Deliverer:
 
     def __init__(self, bot: Any, store: Store, renderer: Renderer, *, limits: Limits = Limits(),
                  clock: Callable[[], datetime] | None = None,
-                 on_alert: Callable[[str], None] | None = None):
+                 on_alert: Callable[[int, str], None] | None = None):
         self.bot, self.store, self.renderer, self.limits = bot, store, renderer, limits
         self.guard = FloodGuard(limits)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
@@ -200,10 +193,10 @@ class Deliverer:
             if "not modified" in str(err).lower():
                 message_id = None
             else:
-                self._fail(group, f"Telegram menolak pesan: {err}", report, hours=1)
+                self._fail(chat_id, group, f"Telegram menolak pesan ke grup {chat_id}: {err}", report, hours=1)
                 return
         except Forbidden as err:
-            self._fail(group, f"Bot tidak dapat mengirim ke grup {chat_id}: {err}", report, hours=1)
+            self._fail(chat_id, group, f"Bot tidak dapat mengirim ke grup {chat_id}: {err}", report, hours=1)
             return
         except (TimedOut, NetworkError) as err:
             self._retry(group, f"jaringan: {err}", 5 * (1 + int(first.get("attempts") or 0)))
@@ -225,10 +218,11 @@ class Deliverer:
             rendered = self.renderer.ticket(first["ticket_id"], kind)
             return None if rendered is None else await self._send_rendered(chat_id, rendered)
         if kind == EDIT:
-            await self._edit_ticket(first["ticket_id"])
+            await self._edit(chat_id, first["ticket_id"], payload)
             return None
         if kind == TEXT:
-            return await self._send_rendered(chat_id, Rendered(payload["text"], payload.get("buttons", ())))
+            buttons = [[Button(text, data) for text, data in row] for row in payload.get("buttons", ())]
+            return await self._send_rendered(chat_id, Rendered(payload["text"], buttons))
         if kind in (DOCUMENT, PHOTO):
             return await self._send_file(chat_id, kind, payload)
         raise ValueError(f"unknown outbox kind {kind}")
@@ -250,38 +244,38 @@ class Deliverer:
                                                        caption=payload.get("caption"), parse_mode="HTML")
         return int(message.message_id)
 
-    async def _edit_ticket(self, ticket_id: int) -> None:
-        """Every message that shows this ticket is edited to its current state."""
-        for sent in self.store.sent_for_ticket(ticket_id):
-            rendered = self.renderer.ticket(ticket_id, sent["kind"])
-            if rendered is None:
-                continue
-            chat_id = self.store.chat_alias(sent["chat_id"])
-            try:
-                await self.bot.edit_message_text(
-                    chat_id=chat_id, message_id=sent["telegram_message_id"], text=rendered.text,
-                    parse_mode="HTML", reply_markup=keyboard(rendered.buttons), disable_web_page_preview=True)
-            except BadRequest as err:
-                if "not modified" not in str(err).lower() and "not found" not in str(err).lower():
-                    raise
+    async def _edit(self, chat_id: int, ticket_id: int, payload: Mapping[str, Any]) -> None:
+        """Show a ticket's current state in a message that already shows it."""
+        rendered = self.renderer.ticket(ticket_id, payload["shows"])
+        if rendered is None:
+            return
+        try:
+            await self.bot.edit_message_text(
+                chat_id=chat_id, message_id=payload["message_id"], text=rendered.text, parse_mode="HTML",
+                reply_markup=keyboard(rendered.buttons), disable_web_page_preview=True)
+        except BadRequest as err:
+            # Already showing this state, or deleted by someone: nothing left to do.
+            if "not modified" not in str(err).lower() and "not found" not in str(err).lower():
+                raise
 
     def _retry(self, group: list[dict[str, Any]], reason: str, seconds: float) -> None:
         retry_at = self.clock() + timedelta(seconds=seconds)
         for row in group:
             self.store.mark_failed(row["id"], reason, retry_at)
 
-    def _fail(self, group: list[dict[str, Any]], reason: str, report: DeliveryReport, hours: float) -> None:
+    def _fail(self, chat_id: int, group: list[dict[str, Any]], reason: str, report: DeliveryReport,
+              hours: float) -> None:
         log.error("outbox %s: %s", [r["id"] for r in group], reason)
         report.failed += len(group)
         self._retry(group, reason, hours * 3600)
         if self.on_alert:
-            self.on_alert(reason)
+            self.on_alert(chat_id, reason)
 
 
-def keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup | None:
+def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
     if not rows:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows])
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.text, callback_data=b.callback_data) for b in row] for row in rows])
 
 
 def _seconds(value: Any) -> float:

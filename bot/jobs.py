@@ -6,11 +6,14 @@ any moment; the scheduler passes the real clock.
 
 from __future__ import annotations
 
+import asyncio
+import html
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Sequence
 
+from bot import service
 from bot.config import Settings
 from bot.deadlines import deadline
 from bot.instagram import InstagramClient, InstagramError, TokenInvalid
@@ -114,14 +117,12 @@ def ticket_destinations(settings: Settings) -> Callable[[int, TicketDecision], S
     Spam goes to no unit; it is counted and listed on request."""
 
     def destinations(ticket_id: int, decision: TicketDecision) -> Sequence[tuple[str, int, str]]:
-        if decision.unit is None:
-            return ()
-        return ()  # filled in by the Telegram workflow (outbox rows)
+        return service.ticket_destinations(settings.routing, ticket_id, decision.account, decision.unit)
 
     return destinations
 
 
-def triage_pending(
+async def triage_pending(
     settings: Settings,
     store: Store,
     classifier: Classifier,
@@ -133,7 +134,9 @@ def triage_pending(
     """Classify every stored message not yet triaged and make its ticket.
 
     Reads its work from the store, so messages stored by a poll that was killed
-    before triage are picked up by the next run."""
+    before triage are picked up by the next run. The model runs in a worker
+    thread so the bot keeps answering buttons meanwhile; the store is only
+    touched from the caller's thread."""
     calendar = settings.routing.calendar()
     days = settings.routing.deadline.working_days
 
@@ -142,7 +145,7 @@ def triage_pending(
 
     made: list[int] = []
     while batch := store.untriaged_messages(batch_size):
-        predictions = classifier.predict([m.for_classifier() for m in batch])
+        predictions = await asyncio.to_thread(classifier.predict, [m.for_classifier() for m in batch])
         for message, prediction in zip(batch, predictions):
             decision = decide(message, _checked(prediction, settings, message.account), deadline_for)
             ticket_id = store.record_triage(
@@ -151,6 +154,17 @@ def triage_pending(
             if ticket_id is not None:
                 made.append(ticket_id)
     return made
+
+
+def deliver_alerts(settings: Settings, store: Store, *, now: datetime) -> int:
+    """System alerts (expired token, failed sends) go to the media team's group, once each."""
+    alerts = store.undelivered_alerts()
+    for alert in alerts:
+        text = "⚠️ <b>Peringatan sistem</b>\n" + html.escape(alert["text"])
+        store.enqueue(f"alert:{alert['id']}", settings.routing.media_team.chat_id, "text", now=now,
+                      payload={"text": text})
+        store.mark_alert_delivered(alert["id"], now)
+    return len(alerts)
 
 
 def _checked(prediction: Prediction, settings: Settings, account: str) -> Prediction:

@@ -317,11 +317,12 @@ class Store:
         now: datetime,
         detail: Mapping[str, Any] | None = None,
         expect_status: Sequence[str] | None = None,
-        enqueue: Sequence[tuple[str, int, str]] = (),
+        enqueue: Sequence[tuple[Any, ...]] = (),
     ) -> bool:
         """Apply a change to a ticket, log it, and queue what must be sent, all at once.
         With expect_status the change applies only from those statuses (a stale button
-        on a resolved ticket changes nothing). Returns whether it applied."""
+        on a resolved ticket changes nothing). `enqueue` holds (key, chat_id, kind[, payload])
+        rows for the outbox. Returns whether it applied."""
         stamp = iso(now)
         columns = dict(changes)
         columns["updated_at"] = stamp
@@ -336,8 +337,8 @@ class Store:
             if not self.db.execute(sql, params).rowcount:
                 return False
             self._add_event(ticket_id, stamp, actor, kind, dict(detail or {}, **{k: _jsonable(v) for k, v in changes.items()}))
-            for key, chat_id, out_kind in enqueue:
-                self._enqueue(key, chat_id, out_kind, ticket_id, None, stamp)
+            for row in enqueue:
+                self._enqueue(row[0], row[1], row[2], ticket_id, row[3] if len(row) > 3 else None, stamp)
         return True
 
     def add_event(self, ticket_id: int, *, actor: str, kind: str, now: datetime, detail: Mapping[str, Any]) -> None:
@@ -402,6 +403,16 @@ class Store:
         rows = _dicts(self.db.execute("SELECT * FROM outbox WHERE key = ? AND sent_at IS NOT NULL", [key]))
         return rows[0] if rows else None
 
+    def ticket_for_message(self, chat_id: int, telegram_message_id: int) -> int | None:
+        """The ticket a Telegram message shows (to read replies to it)."""
+        ids = {chat_id, self.chat_alias_reverse(chat_id)}
+        marks = ",".join("?" * len(ids))
+        row = self.db.execute(
+            f"SELECT ticket_id FROM outbox WHERE telegram_message_id = ? AND chat_id IN ({marks}) "
+            "AND ticket_id IS NOT NULL AND kind IN ('ticket', 'mirror') "
+            "AND json_extract(COALESCE(payload, '{}'), '$.batched') IS NULL", [telegram_message_id, *ids]).fetchone()
+        return int(row[0]) if row else None
+
     def sent_for_ticket(self, ticket_id: int) -> list[dict[str, Any]]:
         return _dicts(self.db.execute(
             "SELECT * FROM outbox WHERE ticket_id = ? AND sent_at IS NOT NULL AND telegram_message_id IS NOT NULL "
@@ -412,6 +423,15 @@ class Store:
         """The chat's current id, following group-to-supergroup migrations."""
         for _ in range(5):  # a chain of migrations is short; a loop would be a bug
             row = self.db.execute("SELECT new_chat_id FROM chat_aliases WHERE old_chat_id = ?", [chat_id]).fetchone()
+            if not row:
+                break
+            chat_id = int(row[0])
+        return chat_id
+
+    def chat_alias_reverse(self, chat_id: int) -> int:
+        """The id routing.yaml knows for a chat that may have migrated since."""
+        for _ in range(5):
+            row = self.db.execute("SELECT old_chat_id FROM chat_aliases WHERE new_chat_id = ?", [chat_id]).fetchone()
             if not row:
                 break
             chat_id = int(row[0])

@@ -41,6 +41,7 @@ class InboundMessage:
 class TicketDecision:
     """A message that needs a ticket: who answers it and by when."""
 
+    account: str
     status: str  # OPEN, or SPAM (spam is counted and listed, never forwarded)
     unit: str | None
     labels: tuple[str, ...]
@@ -58,10 +59,12 @@ def decide(
     """Spam becomes a spam ticket, a message a unit must answer becomes an open
     ticket with its deadline, and anything else (praise, chatter) no ticket."""
     if "spam" in prediction.labels:
-        return TicketDecision(SPAM, None, ("spam",), dict(prediction.scores), "none", prediction.lang, None)
+        return TicketDecision(message.account, SPAM, None, ("spam",), dict(prediction.scores), "none",
+                              prediction.lang, None)
     if prediction.unit is None:
         return None
     return TicketDecision(
+        account=message.account,
         status=OPEN,
         unit=prediction.unit,
         labels=prediction.labels,

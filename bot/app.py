@@ -1,0 +1,407 @@
+"""The Telegram application: every handler registered here, in order, in one function.
+
+Handlers only adapt: parse the update, call the ticket service, render with
+`telegram_ui`, answer. Tests build the application with the same function.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+from telegram import Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import telegram_ui as ui
+from bot.config import Settings
+from bot.delivery import Deliverer, Limits, keyboard
+from bot.service import Actor, TicketService
+from bot.store import Store, Ticket
+from bot.workflow import MEDIA, Refused
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the handlers and jobs share; built once at start-up."""
+
+    settings: Settings
+    store: Store
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        self.tickets = TicketService(self.store, self.settings.routing, self.clock)
+        self.renderer = TicketRenderer(self.store, self.settings, self.clock)
+
+
+class TicketRenderer:
+    """Renders stored tickets for the outbox: full in unit groups, compact for the media team."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], datetime]):
+        self.store, self.settings, self.clock = store, settings, clock
+        self.tz = settings.routing.timezone
+
+    def names(self, ticket: Ticket) -> tuple[str, str | None]:
+        account = self.settings.routing.accounts.get(ticket.account)
+        if account is None:
+            return ticket.account, ticket.unit
+        unit = account.units.get(ticket.unit or "")
+        return account.name, (f"{unit.name} ({ticket.unit.upper()})" if unit and ticket.unit else ticket.unit)
+
+    def people(self, ticket: Ticket) -> dict[int, str]:
+        ids = [i for i in (ticket.acknowledged_by, ticket.resolved_by) if i is not None]
+        return {i: self.store.person_name(i) or str(i) for i in ids}
+
+    def ticket(self, ticket_id: int, kind: str, *, masked: bool = True) -> ui.Rendered | None:
+        ticket = self.store.ticket(ticket_id)
+        if ticket is None:
+            return None
+        account_name, unit_name = self.names(ticket)
+        common = dict(account_name=account_name, unit_name=unit_name, tz=self.tz,
+                      people=self.people(ticket), now=self.clock())
+        if kind == "mirror":
+            return ui.mirror_message(ticket, **common)  # type: ignore[arg-type]
+        return ui.ticket_message(ticket, masked=masked, **common)  # type: ignore[arg-type]
+
+    def batch(self, chat_id: int, ticket_ids: Sequence[int]) -> ui.Rendered:
+        tickets = [t for t in (self.store.ticket(i) for i in ticket_ids) if t is not None]
+        title = "tim media" if chat_id == self.store.chat_alias(self.settings.routing.media_team.chat_id) else (
+            self.names(tickets[0])[1] or "unit" if tickets else "unit")
+        return ui.batch_message(tickets, title, self.tz, now=self.clock())
+
+
+def build_application(settings: Settings, services: Services) -> Application:  # type: ignore[type-arg]
+    """The whole bot: handlers in the order they must see updates."""
+    if not settings.telegram_token:
+        from bot.config import ConfigError
+
+        raise ConfigError("set TELEGRAM_BOT_TOKEN to the token BotFather gave you")
+    app = (
+        Application.builder()
+        .token(settings.telegram_token)
+        .base_url(f"{settings.telegram_api_url}/bot")
+        .base_file_url(f"{settings.telegram_api_url}/file/bot")
+        .build()
+    )
+    app.bot_data["services"] = services
+    app.add_handler(TypeHandler(Update, _ignore_unknown_chats), group=-1)
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, _on_migrate), group=-1)
+    app.add_handler(CommandHandler(["antrian"], _cmd_queue))
+    app.add_handler(CommandHandler(["tiket"], _cmd_ticket))
+    app.add_handler(CommandHandler(["cari"], _cmd_search))
+    app.add_handler(CommandHandler(["spam"], _cmd_spam))
+    app.add_handler(CommandHandler(["bantuan", "start", "help"], _cmd_help))
+    app.add_handler(CallbackQueryHandler(_on_button))
+    app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, _on_reply))
+    app.add_error_handler(_on_error)
+    return app
+
+
+def make_deliverer(app: Application, services: Services) -> Deliverer:  # type: ignore[type-arg]
+    media_chat = services.settings.routing.media_team.chat_id
+
+    def alert(chat_id: int, reason: str) -> None:
+        # A failing media-team group cannot be told about itself; the log has it.
+        if services.store.chat_alias_reverse(chat_id) != media_chat:
+            services.store.add_alert("delivery", reason, now=services.clock())
+
+    return Deliverer(app.bot, services.store, services.renderer, limits=services.limits,
+                     clock=services.clock, on_alert=alert)
+
+
+# -- plumbing -------------------------------------------------------------------
+
+
+def _services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data["services"]  # type: ignore[no-any-return]
+
+
+def _actor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Actor | None:
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return None
+    return _services(context).tickets.actor(user.id, chat.id, user.full_name, user.username)
+
+
+async def _ignore_unknown_chats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Chats routing.yaml does not name get no answer at all (the bot may be added anywhere)."""
+    chat = update.effective_chat
+    if chat is None:
+        raise ApplicationHandlerStop
+    services = _services(context)
+    from bot.workflow import chat_scope
+
+    if chat_scope(services.settings.routing, services.store.chat_alias_reverse(chat.id)) is None:
+        if update.message and update.message.migrate_from_chat_id:
+            return  # the new id of a known group announces itself: let _on_migrate learn it
+        log.info("ignoring update from unknown chat %s", chat.id)
+        raise ApplicationHandlerStop
+
+
+async def _on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    services = _services(context)
+    if message.migrate_to_chat_id:
+        services.store.add_chat_alias(message.chat.id, message.migrate_to_chat_id, services.clock())
+    elif message.migrate_from_chat_id:
+        services.store.add_chat_alias(message.migrate_from_chat_id, message.chat.id, services.clock())
+    raise ApplicationHandlerStop
+
+
+async def _reply(update: Update, rendered: ui.Rendered) -> None:
+    if update.effective_message:
+        await update.effective_message.reply_html(rendered.text, reply_markup=keyboard(rendered.buttons),
+                                                  disable_web_page_preview=True)
+
+
+async def _refuse_command(update: Update, reason: str) -> None:
+    log.info("refused %s from user %s in chat %s: %s", update.effective_message and update.effective_message.text,
+             update.effective_user and update.effective_user.id, update.effective_chat and update.effective_chat.id, reason)
+    if update.effective_message:
+        await update.effective_message.reply_text(reason)
+
+
+# -- commands -------------------------------------------------------------------
+
+
+async def _cmd_queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services, actor = _services(context), _actor(update, context)
+    if actor is None:
+        return
+    try:
+        tickets = services.tickets.queue(actor)
+    except Refused as err:
+        await _refuse_command(update, str(err))
+        return
+    title = "Antrian semua unit" if actor.scope.sees_everything else "Antrian unit " + ", ".join(
+        u.upper() for _, u in sorted(actor.scope.units))
+    await _reply(update, ui.queue_message(tickets, services.settings.routing.timezone, title, now=services.clock(),
+                                          people=_people(services, tickets), show_unit=actor.scope.sees_everything))
+
+
+async def _cmd_ticket(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services, actor = _services(context), _actor(update, context)
+    if actor is None:
+        return
+    if not context.args or not context.args[0].lstrip("#").isdigit():
+        await _refuse_command(update, "Tulis nomor tiketnya, misalnya: /tiket 123")
+        return
+    try:
+        _require_known(actor)
+        ticket = services.tickets.load(actor, int(context.args[0].lstrip("#")))
+    except Refused as err:
+        await _refuse_command(update, str(err))
+        return
+    account_name, _ = services.renderer.names(ticket)
+    unit_names = {k: u.name for k, u in services.settings.routing.accounts[ticket.account].units.items()}
+    rendered = ui.ticket_detail(ticket, services.store.ticket_events(ticket.id), services.settings.routing.timezone,
+                                account_name=account_name, unit_names=unit_names,
+                                people=_people(services, [ticket]))
+    await _reply(update, rendered)
+
+
+async def _cmd_search(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services, actor = _services(context), _actor(update, context)
+    if actor is None:
+        return
+    query = " ".join(context.args or []).strip()
+    if len(query) < 3:
+        await _refuse_command(update, "Tulis kata yang dicari (minimal 3 huruf), misalnya: /cari bansos")
+        return
+    try:
+        _require_known(actor)
+    except Refused as err:
+        await _refuse_command(update, str(err))
+        return
+    found = services.tickets.visible(actor, services.store.tickets(search=query, order="t.id DESC", limit=200))
+    await _reply(update, ui.search_results(found, query, services.settings.routing.timezone))
+
+
+async def _cmd_spam(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services, actor = _services(context), _actor(update, context)
+    if actor is None:
+        return
+    if not actor.person.sees_everything:
+        await _refuse_command(update, ui.refusal("not_media_team"))
+        return
+    spam = services.store.tickets(status="spam", order="t.id DESC", limit=50)
+    await _reply(update, ui.spam_list(spam, services.settings.routing.timezone))
+
+
+async def _cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services, actor = _services(context), _actor(update, context)
+    if actor is None:
+        return
+    await _reply(update, ui.help_text(actor.person.role or "officer",
+                                      working_days=services.settings.routing.deadline.working_days))
+
+
+def _require_known(actor: Actor) -> None:
+    if not actor.person.known:
+        raise Refused(ui.refusal("not_registered"))
+
+
+def _people(services: Services, tickets: Sequence[Ticket]) -> dict[int, str]:
+    ids = {i for t in tickets for i in (t.acknowledged_by, t.resolved_by) if i is not None}
+    return {i: services.store.person_name(i) or str(i) for i in ids}
+
+
+# -- buttons --------------------------------------------------------------------
+
+
+async def _on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    services, actor = _services(context), _actor(update, context)
+    callback = ui.parse_callback(query.data or "")
+    if actor is None or callback is None:
+        log.warning("ignored forged or unknown button %r from user %s", query.data, query.from_user.id)
+        await query.answer(ui.refusal("unknown"))
+        return
+    try:
+        toast = await _act(update, services, actor, callback)
+    except Refused as err:
+        log.info("refused button %s from user %s: %s", query.data, actor.person.user_id, err)
+        await query.answer(str(err)[:200], show_alert=True)
+        return
+    await query.answer(toast[:200])
+    services_wake(context)
+
+
+def services_wake(context: ContextTypes.DEFAULT_TYPE) -> None:
+    deliverer = context.application.bot_data.get("deliverer")
+    if deliverer is not None:
+        deliverer.wake.set()
+
+
+async def _act(update: Update, services: Services, actor: Actor, cb: ui.Callback) -> str:
+    """One button press: the change goes through the service; pickers are drawn in place."""
+    tickets, tid = services.tickets, cb.ticket_id
+    if cb.action == "ack":
+        tickets.acknowledge(actor, tid)
+    elif cb.action == "move" and cb.arg:
+        tickets.reassign(actor, tid, cb.arg)
+        await _redraw(update, services, tid)
+        return ui.action_toast("move", ticket_id=tid, unit_name=cb.arg.upper())
+    elif cb.action == "move":
+        ticket = tickets.load(actor, tid)
+        from bot.workflow import check_may_act
+
+        check_may_act(services.settings.routing, actor.person, ticket)
+        await _show(update, ui.unit_picker(ticket, _units(services, ticket)))
+        return "Pilih unit tujuan."
+    elif cb.action == "done":
+        tickets.resolve(actor, tid)
+    elif cb.action in ("fix", "fixl", "fixu"):
+        from bot.workflow import check_may_correct
+
+        ticket = tickets.load(actor, tid)
+        check_may_correct(actor.person)
+        labels, unit = cb.selection() if cb.action != "fix" else (None, None)
+        await _show(update, ui.correction_picker(ticket, _units(services, ticket), labels, unit))
+        return "Pilih label dan unit yang benar, lalu Simpan."
+    elif cb.action == "fixok":
+        labels, unit = cb.selection()
+        tickets.correct(actor, tid, labels, unit)
+    elif cb.action == "reveal":
+        ticket = tickets.reveal(actor, tid)
+        await _show(update, _full(services, ticket, masked=False))
+        return ui.action_toast("reveal", ticket_id=tid)
+    elif cb.action in ("hide", "cancel"):
+        await _redraw(update, services, tid)
+        return ui.action_toast(cb.action, ticket_id=tid)
+    elif cb.action == "open":
+        tickets.open_single(actor, tid)
+    else:
+        raise Refused(ui.refusal("unknown"))
+    await _redraw(update, services, tid)
+    return ui.action_toast(cb.action, ticket_id=tid)
+
+
+def _units(services: Services, ticket: Ticket) -> list[tuple[str, str]]:
+    return [(k, u.name) for k, u in services.settings.routing.accounts[ticket.account].units.items()]
+
+
+def _full(services: Services, ticket: Ticket, *, masked: bool) -> ui.Rendered:
+    rendered = services.renderer.ticket(ticket.id, "ticket", masked=masked)
+    assert rendered is not None
+    return rendered
+
+
+async def _redraw(update: Update, services: Services, ticket_id: int) -> None:
+    """Put the pressed message back to the ticket's current state, in the form it had."""
+    query = update.callback_query
+    message = query.message if query else None
+    if message is None:
+        return
+    kind = "mirror" if message.chat.id == services.store.chat_alias(services.settings.routing.media_team.chat_id) else "ticket"
+    rendered = services.renderer.ticket(ticket_id, kind)
+    if rendered is not None and getattr(message, "text", None) is not None:
+        await _show(update, rendered)
+
+
+async def _show(update: Update, rendered: ui.Rendered) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    try:
+        await query.edit_message_text(rendered.text, parse_mode="HTML", reply_markup=keyboard(rendered.buttons),
+                                      disable_web_page_preview=True)
+    except BadRequest as err:
+        if "not modified" not in str(err).lower():
+            raise
+
+
+# -- replies and errors -------------------------------------------------------------
+
+
+async def _on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A reply to a ticket message is the answer given: kept as the ticket's note."""
+    message = update.effective_message
+    services, actor = _services(context), _actor(update, context)
+    if message is None or actor is None or message.reply_to_message is None:
+        return
+    ticket_id = services.store.ticket_for_message(message.chat.id, message.reply_to_message.message_id)
+    if ticket_id is None:
+        return
+    try:
+        text = services.tickets.add_note(actor, ticket_id, message.text or "")
+    except Refused as err:
+        await _refuse_command(update, str(err))
+        return
+    await message.reply_text(text)
+    services_wake(context)
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Anything unexpected is logged in full once; the person gets a short notice."""
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.callback_query:
+        try:
+            await update.callback_query.answer("Maaf, terjadi gangguan. Silakan coba lagi sebentar lagi.")
+        except Exception:  # the original error is already logged; a second one adds nothing
+            log.debug("could not answer the callback after an error", exc_info=True)
+    elif isinstance(update, Update) and update.effective_message:
+        await update.effective_message.reply_text("Maaf, terjadi gangguan. Tim media sudah diberi tahu.")
+    services = context.application.bot_data.get("services")
+    if services is not None:
+        services.store.add_alert("bot_error", f"Gangguan pada bot: {html.escape(repr(context.error))[:300]}",
+                                 now=services.clock())

@@ -1,0 +1,882 @@
+"""Rendering tickets, pickers, lists and notices as Telegram messages (Bahasa Indonesia).
+
+Pure: tickets in, text and buttons out. Nothing here sends anything or imports
+python-telegram-bot; every function returns plain data that the sender turns
+into a Bot API call:
+
+    r = ticket_message(ticket, account_name=..., unit_name=..., tz="Asia/Jakarta")
+    await bot.send_message(chat_id, r.text, parse_mode=PARSE_MODE,
+                           reply_markup=InlineKeyboardMarkup.de_json(r.reply_markup(), bot))
+
+`Rendered.reply_markup()` is the Bot API's own JSON shape (or None), so it can
+also be stored as an outbox payload as is. Texts are HTML (parse_mode "HTML"):
+every piece of user or config text is escaped here, and every text stays
+within Telegram's 4096-character limit (counted in UTF-16 units, as Telegram
+does). `refusal()` and `action_toast()` return plain text (answerCallbackQuery
+takes no HTML); escape them with html.escape if you send them as HTML.
+
+Callback data (at most 64 bytes; the server checks every field again):
+
+    t:<id>:ack                    Terima
+    t:<id>:move                   Alihkan: show the unit picker
+    t:<id>:move:<unit>            Alihkan to <unit>
+    t:<id>:done                   Selesai
+    t:<id>:fix                    Koreksi: show the correction picker as the ticket is
+    t:<id>:fixl:<label>:<sel>     picker: toggle <label>; <sel> is the selection on screen
+    t:<id>:fixu:<unit>:<codes>    picker: choose <unit>; <codes> are the labels on screen
+    t:<id>:fixok:<sel>            picker: Simpan <sel>
+    t:<id>:cancel                 Batal: back to the ticket
+    t:<id>:reveal                 Lihat data pribadi
+    t:<id>:hide                   Sembunyikan data pribadi
+    t:<id>:open                   Buka #id (batch, queue, lists): show the ticket
+
+<codes> are label letters in this order: c=complaint, q=question, n=negative,
+s=spam ("" for none); <sel> is "<codes>.<unit>" ("cq.pfm", "s.", ".humas").
+The picker is stateless: each of its buttons carries the selection on screen,
+so the server needs no pending state; `parse_callback(data).selection()` gives
+the selection after the press. With ticket ids below 10^12, unit keys of up to
+20 characters always fit; a longer key raises ValueError when drawn.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from bot.pii import has_pii, mask_pii
+from bot.triage import ACKNOWLEDGED, OPEN, RESOLVED, SPAM
+
+if TYPE_CHECKING:
+    from bot.store import Ticket
+
+PARSE_MODE = "HTML"
+MAX_TEXT = 4096
+MAX_CALLBACK_BYTES = 64
+MAX_TOAST = 200
+MAX_LIST_ITEMS = 20
+INBOX_URL = "https://www.instagram.com/direct/inbox/"
+
+LABEL_NAMES: Mapping[str, str] = {
+    "complaint": "Keluhan", "question": "Pertanyaan", "negative": "Negatif", "spam": "Spam",
+}
+LABEL_CODES: Mapping[str, str] = {"complaint": "c", "question": "q", "negative": "n", "spam": "s"}
+_CODE_LABELS = {code: label for label, code in LABEL_CODES.items()}
+STATUS_BADGES: Mapping[str, str] = {
+    OPEN: "🆕 Baru", ACKNOWLEDGED: "🟡 Ditangani", RESOLVED: "✅ Selesai", SPAM: "🚫 Spam",
+}
+CHANNEL_NAMES: Mapping[str, str] = {"comment": "Komentar", "dm": "DM"}
+EVENT_NAMES: Mapping[str, str] = {
+    "created": "dibuat", "acknowledged": "diterima", "moved": "dialihkan", "resolved": "diselesaikan",
+    "corrected": "dikoreksi", "reminder": "pengingat", "nudge": "pengingat", "escalated": "eskalasi",
+    "revealed": "data pribadi dibuka",
+    # the button names, in case the server logs actions under them
+    "ack": "diterima", "move": "dialihkan", "done": "diselesaikan", "fix": "dikoreksi",
+    "reveal": "data pribadi dibuka", "escalation": "eskalasi", "reminded": "pengingat",
+}
+COMMANDS: Mapping[str, str] = {
+    "antrian": "Tiket yang belum selesai, batas waktu terdekat di atas",
+    "tiket": "Rincian dan riwayat satu tiket, misalnya /tiket 123",
+    "cari": "Cari tiket menurut isi pesannya, misalnya /cari bansos",
+    "spam": "Daftar pesan yang ditandai spam",
+    "bantuan": "Panduan singkat perintah dan tombol",
+}
+
+COMMAND_USAGE: Mapping[str, str] = {"tiket": "/tiket ID", "cari": "/cari TEKS"}
+
+_DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+_ZONE_NAMES = {
+    "Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA", "Asia/Ujung_Pandang": "WITA",
+    "Asia/Jayapura": "WIT",
+}
+_OFFSET_NAMES = {7: "WIB", 8: "WITA", 9: "WIT"}
+
+Tz = str | tzinfo
+Role = Literal["officer", "media", "supervisor"]
+
+
+# -- data types -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Button:
+    """One inline button. callback_data is checked against Telegram's 64-byte limit."""
+
+    text: str
+    callback_data: str
+
+    def __post_init__(self) -> None:
+        size = len(self.callback_data.encode("utf-8"))
+        if not 1 <= size <= MAX_CALLBACK_BYTES:
+            raise ValueError(f"callback_data is {size} bytes, Telegram allows 1-64: {self.callback_data!r}")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An HTML text and its inline keyboard (rows of buttons; empty for none)."""
+
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+
+    def reply_markup(self) -> dict[str, Any] | None:
+        """The Bot API's InlineKeyboardMarkup as JSON, or None without buttons."""
+        if not self.buttons:
+            return None
+        rows = [[{"text": b.text, "callback_data": b.callback_data} for b in row] for row in self.buttons]
+        return {"inline_keyboard": rows}
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A parsed callback_data; see the module docstring for the format."""
+
+    ticket_id: int
+    action: str
+    arg: str | None = None
+    labels: tuple[str, ...] = ()
+    unit: str | None = None
+
+    def selection(self) -> tuple[tuple[str, ...], str | None]:
+        """The correction picker's labels and unit after this press."""
+        if self.action == "fixl" and self.arg:
+            return toggle_label(self.labels, self.arg), self.unit
+        if self.action == "fixu":
+            return self.labels, self.arg
+        return self.labels, self.unit
+
+
+_PLAIN_ACTIONS = frozenset({"ack", "done", "fix", "cancel", "reveal", "hide", "open"})
+_KEY = re.compile(r"[a-z][a-z0-9_]*")
+_CODES = re.compile(r"[cqns]*")
+_SEL = re.compile(r"([cqns]*)\.((?:[a-z][a-z0-9_]*)?)")
+
+
+def callback_data(ticket_id: int, action: str, *args: str) -> str:
+    return ":".join(("t", str(ticket_id), action, *args))
+
+
+def parse_callback(data: str) -> Callback | None:
+    """callback_data -> Callback, or None when it is not one of ours or is malformed."""
+    parts = (data or "").split(":")
+    if len(parts) < 3 or parts[0] != "t" or not re.fullmatch(r"[1-9]\d{0,18}", parts[1]):
+        return None
+    ticket_id, action, args = int(parts[1]), parts[2], parts[3:]
+    if action in _PLAIN_ACTIONS and not args:
+        return Callback(ticket_id, action)
+    if action == "move" and len(args) <= 1 and all(_KEY.fullmatch(a) for a in args):
+        return Callback(ticket_id, action, args[0] if args else None)
+    if action == "fixl" and len(args) == 2 and args[0] in LABEL_CODES:
+        return _with_selection(Callback(ticket_id, action, args[0]), args[1])
+    if action == "fixu" and len(args) == 2 and _KEY.fullmatch(args[0]) and _CODES.fullmatch(args[1]):
+        return Callback(ticket_id, action, args[0], _decode_labels(args[1]))
+    if action == "fixok" and len(args) == 1:
+        return _with_selection(Callback(ticket_id, action), args[0])
+    return None
+
+
+def _with_selection(cb: Callback, sel: str) -> Callback | None:
+    m = _SEL.fullmatch(sel)
+    if not m:
+        return None
+    return Callback(cb.ticket_id, cb.action, cb.arg, _decode_labels(m.group(1)), m.group(2) or None)
+
+
+def _decode_labels(codes: str) -> tuple[str, ...]:
+    return tuple(_CODE_LABELS[c] for c in "cqns" if c in codes)
+
+
+def _encode_labels(labels: Iterable[str]) -> str:
+    chosen = set(labels)
+    return "".join(LABEL_CODES[label] for label in LABEL_CODES if label in chosen)
+
+
+def toggle_label(labels: Sequence[str], label: str) -> tuple[str, ...]:
+    """Toggle one label; spam stands alone, so choosing it clears the others and back."""
+    chosen = set(labels)
+    if label in chosen:
+        chosen.discard(label)
+    elif label == "spam":
+        chosen = {"spam"}
+    else:
+        chosen = (chosen - {"spam"}) | {label}
+    return tuple(label for label in LABEL_CODES if label in chosen)
+
+
+# -- dates and durations ----------------------------------------------------
+
+
+def _zone(tz: Tz) -> tzinfo:
+    return ZoneInfo(tz) if isinstance(tz, str) else tz
+
+
+def zone_name(tz: Tz, moment: datetime | None = None) -> str:
+    """WIB, WITA or WIT for Indonesia's zones; "UTC+8" style for any other."""
+    zone = _zone(tz)
+    key = getattr(zone, "key", None)
+    if key in _ZONE_NAMES:
+        return _ZONE_NAMES[key]
+    offset = zone.utcoffset(moment or datetime(2000, 1, 1)) or timedelta(0)
+    hours, minutes = divmod(int(offset.total_seconds()) // 60, 60)
+    if key is None and minutes == 0 and hours in _OFFSET_NAMES:
+        return _OFFSET_NAMES[hours]
+    return f"UTC{'+' if offset >= timedelta(0) else '-'}{abs(hours)}" + (f":{minutes:02d}" if minutes else "")
+
+
+def format_wib(moment: datetime, tz: Tz = "Asia/Jakarta", *, year: bool = False) -> str:
+    """'Kamis 27 Nov 14:05 WIB' in the given zone, without touching the system locale."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: pass a time-zone-aware moment")
+    local = moment.astimezone(_zone(tz))
+    day = f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
+    if year:
+        day += f" {local.year}"
+    return f"{day} {local:%H:%M} {zone_name(tz, local.replace(tzinfo=None))}"
+
+
+def format_duration_id(span: timedelta) -> str:
+    """'2 jam 5 menit', '1 hari 3 jam', '15 menit': the two largest units, sign ignored."""
+    minutes = int(abs(span).total_seconds()) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} hari" + (f" {hours} jam" if hours else "")
+    if hours:
+        return f"{hours} jam" + (f" {mins} menit" if mins else "")
+    return f"{mins} menit" if mins else "kurang dari 1 menit"
+
+
+# -- text helpers -------------------------------------------------------------
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _u16(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _link(url: str, label: str) -> str:
+    return f'<a href="{html.escape(url, quote=True)}">{_esc(label)}</a>'
+
+
+def _clip(raw: str, budget: int) -> tuple[str, bool]:
+    """Escape raw so that it fits budget; cut at a word boundary with '…' if needed."""
+    escaped = _esc(raw)
+    if _u16(escaped) <= budget:
+        return escaped, False
+    used, cut = 0, 0
+    for i, ch in enumerate(raw):
+        used += _u16(_esc(ch))
+        if used > budget - 1:
+            break
+        cut = i + 1
+    head = raw[:cut]
+    space = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+    if space > cut * 0.6:
+        head = head[:space]
+    return _esc(head.rstrip()) + "…", True
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _window(raw: str, width: int, around: int | None = None) -> str:
+    """About width characters of raw on one line, around a position, cut at words."""
+    text = _one_line(raw)
+    if len(text) <= width:
+        return text
+    start = 0 if around is None else max(0, min(around - width // 3, len(text) - width))
+    if start:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < start + 20 else start
+    piece = text[start:start + width]
+    if start + width < len(text):
+        space = piece.rfind(" ")
+        piece = (piece[:space] if space > width * 0.6 else piece).rstrip() + "…"
+    return ("…" if start else "") + piece
+
+
+def _excerpt(ticket: Ticket, width: int, *, masked: bool = True) -> str:
+    """An escaped one-line excerpt of the ticket's text (masked by default)."""
+    text = mask_pii(ticket.text) if masked else ticket.text
+    return _esc(_window(text, width)) if text.strip() else "<i>(tanpa teks)</i>"
+
+
+def _fit_list(header: str, items: Sequence[str], more: Callable[[int], str], footer: str = "") -> tuple[str, int]:
+    """header + as many items as fit in one message + a 'more' line for the rest."""
+    shown: list[str] = []
+    for i, item in enumerate(items):
+        rest = len(items) - i - 1
+        tail = more(rest) if rest else ""
+        candidate = "\n".join([header, *shown, item, tail, footer]).rstrip()
+        if _u16(candidate) > MAX_TEXT:
+            break
+        shown.append(item)
+    left = len(items) - len(shown)
+    text = "\n".join(part for part in [header, *shown, more(left) if left else "", footer] if part)
+    return text, len(shown)
+
+
+def _open_buttons(ids: Iterable[int], per_row: int = 4) -> list[list[Button]]:
+    buttons = [Button(f"Buka #{i}", callback_data(i, "open")) for i in ids]
+    return [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
+
+
+def _person(user_id: int | None, people: Mapping[int, str] | None) -> str:
+    if user_id is None:
+        return "petugas"
+    return (people or {}).get(user_id) or f"petugas (ID {user_id})"
+
+
+def _mention(user_id: int | None, name: str) -> str:
+    return f'<a href="tg://user?id={user_id}">{_esc(name)}</a>' if user_id else _esc(name)
+
+
+def unit_label(key: str | None) -> str:
+    """A short unit name from its key: 'pfm' -> 'PFM', 'linjamsos' -> 'Linjamsos'."""
+    if not key:
+        return "—"
+    return key.upper() if len(key) <= 4 else key.capitalize()
+
+
+# -- tickets --------------------------------------------------------------------
+
+
+def ticket_link(ticket: Ticket) -> tuple[str, str] | None:
+    """(url, label) of where to answer: the comment, or the DM inbox."""
+    if ticket.channel == "dm":
+        return INBOX_URL, "Buka kotak masuk DM Instagram"
+    if ticket.permalink and ticket.permalink.startswith("https://"):
+        return ticket.permalink, "Buka komentar di Instagram"
+    return None
+
+
+def is_overdue(ticket: Ticket, now: datetime | None) -> bool:
+    return bool(now and ticket.deadline and ticket.status in (OPEN, ACKNOWLEDGED) and ticket.deadline < now)
+
+
+def labels_text(ticket: Ticket, *, scores: bool = True) -> str:
+    """'Keluhan 92% · Pertanyaan 81%' (or without percentages)."""
+    if not ticket.labels:
+        return "tanpa label"
+    parts = []
+    for label in ticket.labels:
+        name = LABEL_NAMES.get(label, label)
+        score = ticket.scores.get(label) if scores else None
+        parts.append(f"{name} {round(min(max(float(score), 0.0), 1.0) * 100)}%" if score is not None else name)
+    return _esc(" · ".join(parts) if scores else ", ".join(parts))
+
+
+def _badge(ticket: Ticket, now: datetime | None) -> str:
+    badge = STATUS_BADGES.get(ticket.status, _esc(ticket.status))
+    return badge + (" · ⏰ <b>LEWAT BATAS</b>" if is_overdue(ticket, now) else "")
+
+
+def _author(ticket: Ticket) -> str:
+    return f"@{_esc(ticket.author_username)}" if ticket.author_username else "(nama pengguna tidak diketahui)"
+
+
+def _state_lines(ticket: Ticket, tz: Tz, people: Mapping[int, str] | None) -> list[str]:
+    lines = []
+    if ticket.acknowledged_at:
+        who = _esc(_person(ticket.acknowledged_by, people))
+        lines.append(f"🙋 Diterima oleh {who}, {format_wib(ticket.acknowledged_at, tz)}")
+    if ticket.status == RESOLVED and ticket.resolved_at:
+        who = _esc(_person(ticket.resolved_by, people))
+        note = f" — catatan: {_clip(ticket.resolution_note, 500)[0]}" if ticket.resolution_note else ""
+        lines.append(f"✅ Selesai oleh {who}, {format_wib(ticket.resolved_at, tz)}{note}")
+    return lines
+
+
+def ticket_buttons(ticket: Ticket, *, pii: bool = False, masked: bool = True, show_reveal: bool = True) -> list[list[Button]]:
+    """The buttons for a ticket in its status; reveal/hide only when the text has personal data."""
+    t = ticket.id
+    if ticket.status == OPEN:
+        rows = [[Button("Terima", callback_data(t, "ack")), Button("Alihkan", callback_data(t, "move"))],
+                [Button("Selesai", callback_data(t, "done")), Button("Koreksi", callback_data(t, "fix"))]]
+    elif ticket.status == ACKNOWLEDGED:
+        rows = [[Button("Alihkan", callback_data(t, "move")), Button("Selesai", callback_data(t, "done"))],
+                [Button("Koreksi", callback_data(t, "fix"))]]
+    else:
+        return [[Button("Koreksi", callback_data(t, "fix"))]]
+    if pii and show_reveal:
+        rows.append([Button("Lihat data pribadi", callback_data(t, "reveal")) if masked
+                     else Button("Sembunyikan data pribadi", callback_data(t, "hide"))])
+    return rows
+
+
+def ticket_message(
+    ticket: Ticket,
+    *,
+    account_name: str,
+    unit_name: str | None,
+    tz: Tz,
+    people: Mapping[int, str] | None = None,
+    masked: bool = True,
+    show_reveal: bool = True,
+    now: datetime | None = None,
+    text_budget: int = MAX_TEXT,
+) -> Rendered:
+    """The full ticket, as posted in the unit's group. people maps Telegram user
+    ids to names; now (optional) marks an overdue ticket LEWAT BATAS."""
+    head, tail = _ticket_head(ticket, account_name, tz), _ticket_tail(ticket, unit_name, tz, people)
+    pii = has_pii(ticket.text)
+    if masked and pii:
+        tail.insert(0, "🔒 <i>Data pribadi disamarkan.</i>")
+    head[0] = f"<b>Tiket #{ticket.id}</b> · {_badge(ticket, now)}"
+    body = _body(ticket, masked, min(text_budget, MAX_TEXT) - _u16("\n".join(head + tail)) - 2)
+    text = "\n".join([*head, body, *tail])
+    return Rendered(text, ticket_buttons(ticket, pii=pii, masked=masked, show_reveal=show_reveal))
+
+
+def _ticket_head(ticket: Ticket, account_name: str, tz: Tz) -> list[str]:
+    channel = CHANNEL_NAMES.get(ticket.channel, _esc(ticket.channel))
+    return ["", f"{_esc(account_name)} · {channel} · {_author(ticket)}", f"Masuk: {format_wib(ticket.received_at, tz)}"]
+
+
+def _ticket_tail(ticket: Ticket, unit_name: str | None, tz: Tz, people: Mapping[int, str] | None) -> list[str]:
+    lines = [f"Label: {labels_text(ticket)}"]
+    if unit_name:
+        lines.append(f"Unit: {_esc(unit_name)}")
+    if ticket.deadline and ticket.status in (OPEN, ACKNOWLEDGED):
+        lines.append(f"⏰ Batas: {format_wib(ticket.deadline, tz)}")
+    link = ticket_link(ticket)
+    if link:
+        lines.append("🔗 " + _link(*link))
+    return lines + _state_lines(ticket, tz, people)
+
+
+def _body(ticket: Ticket, masked: bool, budget: int) -> str:
+    """The message text in a quote, cut to budget with a link to read the rest."""
+    raw = mask_pii(ticket.text) if masked else ticket.text
+    if not raw.strip():
+        return "<blockquote><i>(tanpa teks, mungkin foto, video atau stiker)</i></blockquote>"
+    tag = "<blockquote expandable>" if len(raw) > 600 else "<blockquote>"
+    link = ticket_link(ticket)
+    more = " " + _link(link[0], "baca selengkapnya") if link else ""
+    room = budget - _u16(tag) - len("</blockquote>")
+    text, cut = _clip(raw, room)
+    if cut:
+        text = _clip(raw, room - _u16(more))[0] + more
+    return f"{tag}{text}</blockquote>"
+
+
+def mirror_message(
+    ticket: Ticket,
+    *,
+    account_name: str,
+    unit_name: str | None,
+    tz: Tz,
+    people: Mapping[int, str] | None = None,
+    now: datetime | None = None,
+    show_reveal: bool = True,
+) -> Rendered:
+    """A compact copy for the media team's group, with the same buttons."""
+    first = f"{_badge(ticket, now)} <b>#{ticket.id}</b> {_esc(account_name)} › {_esc(unit_name or '—')}"
+    first += f" · {labels_text(ticket, scores=False)}"
+    if ticket.deadline and ticket.status in (OPEN, ACKNOWLEDGED):
+        first += f" · batas: {format_wib(ticket.deadline, tz)}"
+    if ticket.acknowledged_at:
+        first += f" · diterima {_esc(_person(ticket.acknowledged_by, people))}"
+    link = ticket_link(ticket)
+    second = f"<i>{_excerpt(ticket, 120)}</i>" + (" " + _link(link[0], "↗") if link else "")
+    buttons = ticket_buttons(ticket, pii=has_pii(ticket.text), show_reveal=show_reveal)
+    return Rendered(f"{first}\n{second}", buttons)
+
+
+def ticket_detail(
+    ticket: Ticket,
+    events: Sequence[Mapping[str, Any]],
+    tz: Tz,
+    *,
+    account_name: str,
+    unit_name: str | None,
+    people: Mapping[int, str] | None = None,
+    unit_names: Mapping[str, str] | None = None,
+    masked: bool = True,
+    show_reveal: bool = True,
+    now: datetime | None = None,
+) -> Rendered:
+    """/tiket ID: the ticket and its history (store.ticket_events rows), newest last;
+    the oldest events are left out when the message would be too long."""
+    base = ticket_message(ticket, account_name=account_name, unit_name=unit_name, tz=tz, people=people,
+                          masked=masked, show_reveal=show_reveal, now=now, text_budget=2500)
+    lines = [event_line(e, tz, people, unit_names) for e in events]
+    shown: list[str] = []
+    for line in reversed(lines):
+        if _u16("\n".join([base.text, "", "<b>Riwayat</b>", line, *shown, "… 9999 catatan sebelumnya"])) > MAX_TEXT:
+            break
+        shown.insert(0, line)
+    hidden = len(lines) - len(shown)
+    history = ["", "<b>Riwayat</b>"] + ([f"… {hidden} catatan sebelumnya"] if hidden else []) + shown
+    return Rendered("\n".join([base.text, *history]), base.buttons)
+
+
+def event_line(
+    event: Mapping[str, Any],
+    tz: Tz,
+    people: Mapping[int, str] | None = None,
+    unit_names: Mapping[str, str] | None = None,
+) -> str:
+    """'• Senin 24 Nov 09:12 WIB — diterima oleh Budi'. Reads the detail keys
+    unit, from_unit, labels and note (or resolution_note) when present."""
+    at = event.get("at")
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    when = format_wib(moment, tz) if isinstance(moment, datetime) else "?"
+    kind = str(event.get("kind") or "")
+    line = f"• {when} — {_esc(EVENT_NAMES.get(kind, kind))}{_actor(event.get('actor'), people)}"
+    return line + _event_detail(kind, event.get("detail") or {}, unit_names or {})
+
+
+def _actor(actor: Any, people: Mapping[int, str] | None) -> str:
+    text = str(actor or "").removeprefix("tg:")
+    if not text or text == "system":
+        return ""
+    if text.lstrip("-").isdigit():
+        return f" oleh {_esc(_person(int(text), people))}"
+    return f" oleh {_esc(text)}"
+
+
+def _event_detail(kind: str, detail: Mapping[str, Any], unit_names: Mapping[str, str]) -> str:
+    def unit(key: Any) -> str:
+        return _esc(unit_names.get(str(key), unit_label(str(key))))
+
+    out = ""
+    if kind in ("moved", "move") and detail.get("unit"):
+        out += (f" dari {unit(detail['from_unit'])}" if detail.get("from_unit") else "") + f" ke {unit(detail['unit'])}"
+    if kind in ("corrected", "fix") and "labels" in detail:
+        names = ", ".join(LABEL_NAMES.get(str(x), str(x)) for x in detail["labels"] or ()) or "tanpa label"
+        out += f": {_esc(names)}" + (f", unit {unit(detail['unit'])}" if detail.get("unit") else "")
+    note = detail.get("note") or detail.get("resolution_note")
+    if kind in ("resolved", "done") and note:
+        out += f" — catatan: {_clip(str(note), 300)[0]}"
+    return out
+
+
+# -- pickers ----------------------------------------------------------------------
+
+
+def unit_picker(ticket: Ticket, units: Sequence[tuple[str, str]]) -> Rendered:
+    """Alihkan: the account's other units, one per row, and Batal."""
+    current = dict(units).get(ticket.unit or "", unit_label(ticket.unit))
+    others = [(key, name) for key, name in units if key != ticket.unit]
+    text = f"↪️ <b>Alihkan tiket #{ticket.id}</b>\nSaat ini di: {_esc(current)}\n<i>{_excerpt(ticket, 160)}</i>\n\n"
+    text += "Pilih unit yang lebih tepat untuk menjawab:" if others else "Tidak ada unit lain untuk akun ini."
+    rows = [[Button(name, callback_data(ticket.id, "move", key))] for key, name in others]
+    rows.append([Button("Batal", callback_data(ticket.id, "cancel"))])
+    return Rendered(text, rows)
+
+
+def correction_picker(
+    ticket: Ticket,
+    units: Sequence[tuple[str, str]],
+    selected_labels: Sequence[str] | None = None,
+    selected_unit: str | None = None,
+) -> Rendered:
+    """Koreksi: toggle labels, pick the unit, Simpan or Batal. None means "as the
+    ticket has it"; with spam chosen no unit is offered (spam goes to no unit)."""
+    chosen = set(ticket.labels if selected_labels is None else selected_labels)
+    labels = tuple(label for label in LABEL_CODES if label in chosen)
+    unit = None if "spam" in labels else (selected_unit if selected_unit is not None else ticket.unit)
+    codes, sel = _encode_labels(labels), f"{_encode_labels(labels)}.{unit or ''}"
+    rows = _label_rows(ticket.id, labels, sel)
+    if "spam" not in labels:
+        rows += [[Button(("✅ " if key == unit else "") + name, callback_data(ticket.id, "fixu", key, codes))]
+                 for key, name in units]
+    rows.append([Button("Simpan", callback_data(ticket.id, "fixok", sel)), Button("Batal", callback_data(ticket.id, "cancel"))])
+    return Rendered(_correction_text(ticket, labels, unit, units), rows)
+
+
+def _label_rows(ticket_id: int, labels: Sequence[str], sel: str) -> list[list[Button]]:
+    buttons = [Button(("✅ " if label in labels else "⬜ ") + name, callback_data(ticket_id, "fixl", label, sel))
+               for label, name in LABEL_NAMES.items()]
+    return [buttons[:2], buttons[2:]]
+
+
+def _correction_text(ticket: Ticket, labels: Sequence[str], unit: str | None, units: Sequence[tuple[str, str]]) -> str:
+    names = ", ".join(LABEL_NAMES[x] for x in labels) or "tanpa label"
+    where = "tidak diteruskan ke unit" if "spam" in labels else dict(units).get(unit or "", "belum dipilih")
+    return (
+        f"✏️ <b>Koreksi tiket #{ticket.id}</b>\n<i>{_excerpt(ticket, 160)}</i>\n\n"
+        "Pilih label yang benar (boleh lebih dari satu) dan unit yang seharusnya menjawab, lalu tekan Simpan.\n"
+        f"Label: {_esc(names)}\nUnit: {_esc(where)}"
+    )
+
+
+# -- lists --------------------------------------------------------------------------
+
+
+def _sort_by_deadline(tickets: Iterable[Ticket]) -> list[Ticket]:
+    far = datetime.max.replace(tzinfo=ZoneInfo("UTC"))
+    return sorted(tickets, key=lambda t: (t.deadline or far, t.id))
+
+
+def batch_message(tickets: Sequence[Ticket], unit_name: str, tz: Tz, *, now: datetime | None = None) -> Rendered:
+    """'12 tiket baru untuk PFM': up to 20 tickets with an excerpt and deadline,
+    one Buka button each; the rest is counted and left to /antrian."""
+    items = [_list_item(t, tz, now, width=110) for t in tickets[:MAX_LIST_ITEMS]]
+    header = f"📥 <b>{len(tickets)} tiket baru untuk {_esc(unit_name)}</b>"
+    footer = "Tekan Buka untuk melihat tiket dan menindaklanjutinya."
+    text, shown = _fit_list(header, items, lambda n: _more(n + len(tickets) - len(items)), footer)
+    return Rendered(text, _open_buttons(t.id for t in tickets[:shown]))
+
+
+def _more(count: int) -> str:
+    return f"… dan {count} tiket lainnya. Ketik /antrian untuk melihat semuanya." if count else ""
+
+
+def _list_item(ticket: Ticket, tz: Tz, now: datetime | None, *, width: int, extra: str = "") -> str:
+    if is_overdue(ticket, now) and ticket.deadline:
+        when = f"🔴 <b>LEWAT BATAS</b> ({format_wib(ticket.deadline, tz)})"
+    elif ticket.deadline and ticket.status in (OPEN, ACKNOWLEDGED):
+        when = f"batas: {format_wib(ticket.deadline, tz)}"
+    else:
+        when = f"masuk: {format_wib(ticket.received_at, tz)}"
+    return f"<b>#{ticket.id}</b> · {when}{extra}\n   {_excerpt(ticket, width)}"
+
+
+def queue_message(
+    tickets: Sequence[Ticket],
+    tz: Tz,
+    title: str,
+    *,
+    now: datetime | None = None,
+    people: Mapping[int, str] | None = None,
+    show_unit: bool = False,
+) -> Rendered:
+    """/antrian: oldest deadline first, overdue tickets marked LEWAT BATAS."""
+    if not tickets:
+        return Rendered(f"<b>{_esc(title)}</b>\nTidak ada tiket yang menunggu. Terima kasih! 🙏")
+    ordered = _sort_by_deadline(tickets)
+    overdue = sum(is_overdue(t, now) for t in ordered)
+    header = f"📋 <b>{_esc(title)}</b> · {len(ordered)} tiket" + (f", {overdue} lewat batas" if overdue else "")
+    items = [_list_item(t, tz, now, width=80, extra=_queue_extra(t, people, show_unit)) for t in ordered[:MAX_LIST_ITEMS]]
+    text, shown = _fit_list(header, items, lambda n: _more(n + len(ordered) - len(items)))
+    return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
+
+
+def _queue_extra(ticket: Ticket, people: Mapping[int, str] | None, show_unit: bool) -> str:
+    unit = f" · {_esc(unit_label(ticket.unit))}" if show_unit else ""
+    if ticket.status == ACKNOWLEDGED:
+        return f"{unit} · ditangani {_esc(_person(ticket.acknowledged_by, people))}"
+    return f"{unit} · belum diterima" if ticket.status == OPEN else unit
+
+
+def search_results(tickets: Sequence[Ticket], query: str, tz: Tz) -> Rendered:
+    """/cari TEKS: matching tickets, newest first, the query in bold in each excerpt."""
+    shown_query = _esc(_clip(mask_pii(_one_line(query)), 100)[0])
+    if not tickets:
+        return Rendered(f"🔎 Tidak ada tiket yang memuat “{shown_query}”.")
+    ordered = sorted(tickets, key=lambda t: (t.received_at, t.id), reverse=True)
+    header = f"🔎 <b>Hasil pencarian “{shown_query}”</b>: {len(ordered)} tiket"
+    items = [_search_item(t, query, tz) for t in ordered[:MAX_LIST_ITEMS]]
+    more = lambda n: f"… dan {n + len(ordered) - len(items)} tiket lainnya. Persempit kata kuncinya."  # noqa: E731
+    text, shown = _fit_list(header, items, lambda n: more(n) if n + len(ordered) - len(items) else "")
+    return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
+
+
+def _search_item(ticket: Ticket, query: str, tz: Tz) -> str:
+    text = _one_line(mask_pii(ticket.text))
+    at = text.lower().find(query.strip().lower()) if query.strip() else -1
+    excerpt = _highlight(_window(text, 120, at if at >= 0 else None), query.strip())
+    status = STATUS_BADGES.get(ticket.status, _esc(ticket.status))
+    return f"<b>#{ticket.id}</b> · {status} · {format_wib(ticket.received_at, tz)}\n   {excerpt}"
+
+
+def _highlight(text: str, query: str) -> str:
+    """Escape text, with every case-insensitive occurrence of query in bold."""
+    if not query:
+        return _esc(text)
+    parts = re.split(f"({re.escape(query)})", text, flags=re.IGNORECASE)
+    return "".join(f"<b>{_esc(p)}</b>" if i % 2 else _esc(p) for i, p in enumerate(parts))
+
+
+def spam_list(tickets: Sequence[Ticket], tz: Tz) -> Rendered:
+    """/spam: the latest spam, newest first; a wrong one is fixed with Buka, then Koreksi."""
+    if not tickets:
+        return Rendered("🚫 Belum ada pesan yang ditandai spam.")
+    ordered = sorted(tickets, key=lambda t: (t.received_at, t.id), reverse=True)
+    header = f"🚫 <b>Pesan yang ditandai spam</b> · {len(ordered)}"
+    items = [_list_item(t, tz, None, width=90, extra=f" · {_author(t)}") for t in ordered[:MAX_LIST_ITEMS]]
+    footer = "Bukan spam? Tekan Buka, lalu Koreksi."
+    text, shown = _fit_list(header, items, lambda n: f"… dan {n + len(ordered) - len(items)} lainnya.", footer)
+    return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
+
+
+# -- help, refusals, toasts ------------------------------------------------------------
+
+
+_BUTTON_HELP = (
+    "<b>Tombol pada tiket</b>\n"
+    "Terima — tandai bahwa Anda menangani tiket ini\n"
+    "Alihkan — pindahkan ke unit yang lebih tepat\n"
+    "Selesai — tandai tiket sudah dijawab di Instagram\n"
+    "Koreksi — perbaiki label atau unit bila bot keliru; masukan ini membantu bot belajar\n"
+    "Lihat data pribadi — tampilkan NIK, nomor HP dan data lain yang disamarkan; gunakan seperlunya"
+)
+_ROLE_INTRO: Mapping[str, str] = {
+    "officer": "Bot ini meneruskan komentar dan DM Instagram yang perlu dijawab unit Anda.",
+    "media": "Tim media menerima salinan setiap tiket dan dapat menindaklanjuti tiket semua unit, "
+             "termasuk peringatan sistem dan eskalasi tiket yang lewat batas.",
+    "supervisor": "Anda menerima eskalasi tiket yang lewat batas waktu dan dapat menindaklanjuti tiket semua unit.",
+}
+
+
+def help_text(role: str, *, working_days: int = 3) -> Rendered:
+    """/bantuan for an officer, the media team ("media" or "media_team") or a supervisor."""
+    key = "media" if role == "media_team" else role
+    commands = "\n".join(f"{COMMAND_USAGE.get(name, '/' + name)} — {_esc(desc)}" for name, desc in COMMANDS.items())
+    text = (
+        f"<b>Panduan bot triase Instagram</b>\n{_ROLE_INTRO.get(key, _ROLE_INTRO['officer'])}\n\n"
+        f"<b>Perintah</b>\n{commands}\n\n{_BUTTON_HELP}\n\n"
+        f"Setiap tiket perlu dijawab paling lambat {working_days} hari kerja. "
+        "Bot akan mengingatkan sebelum batas waktu."
+    )
+    return Rendered(text)
+
+
+def bot_commands() -> list[tuple[str, str]]:
+    """(command, description) pairs for setMyCommands."""
+    return list(COMMANDS.items())
+
+
+RefusalReason = Literal[
+    "not_unit_officer", "not_media_team", "not_supervisor", "not_registered", "not_found",
+    "already_resolved", "already_acknowledged", "same_unit", "need_unit", "private_chat", "too_fast", "unknown",
+]
+
+
+def refusal(
+    reason: str,
+    *,
+    unit_name: str | None = None,
+    ticket_id: int | None = None,
+    name: str | None = None,
+) -> str:
+    """A polite refusal as plain text (≤ 200 characters, fits answerCallbackQuery)."""
+    ticket = f"#{ticket_id}" if ticket_id is not None else "ini"
+    texts = {
+        "not_unit_officer": f"Maaf, tombol ini hanya untuk petugas unit {unit_name or 'terkait'}.",
+        "not_media_team": "Maaf, perintah ini hanya untuk tim media.",
+        "not_supervisor": "Maaf, perintah ini hanya untuk pimpinan.",
+        "not_registered": "Maaf, Anda belum terdaftar sebagai petugas. Silakan hubungi tim media.",
+        "not_found": f"Maaf, tiket {ticket} tidak ditemukan.",
+        "already_resolved": f"Tiket {ticket} sudah selesai.",
+        "already_acknowledged": f"Tiket {ticket} sudah diterima oleh {name or 'petugas lain'}.",
+        "same_unit": f"Tiket {ticket} sudah berada di unit tersebut.",
+        "need_unit": "Pilih unit yang harus menjawab terlebih dahulu, lalu tekan Simpan.",
+        "private_chat": "Maaf, perintah ini hanya dapat digunakan di grup unit.",
+        "too_fast": "Mohon tunggu sebentar, lalu coba lagi.",
+    }
+    return _cap(texts.get(reason, "Maaf, permintaan ini tidak dapat diproses. Silakan coba lagi."))
+
+
+def action_toast(action: str, *, ticket_id: int, unit_name: str | None = None) -> str:
+    """The short confirmation shown after a button press (plain text, ≤ 200 characters)."""
+    t = f"#{ticket_id}"
+    texts = {
+        "ack": f"Tiket {t} Anda terima. Terima kasih!",
+        "move": f"Tiket {t} dialihkan ke {unit_name or 'unit lain'}.",
+        "done": f"Tiket {t} ditandai selesai. Terima kasih!",
+        "fixok": f"Koreksi tiket {t} disimpan. Terima kasih, masukan ini membantu bot belajar.",
+        "fix": f"Koreksi tiket {t} disimpan. Terima kasih, masukan ini membantu bot belajar.",
+        "reveal": "Data pribadi ditampilkan. Mohon jaga kerahasiaannya.",
+        "hide": "Data pribadi disamarkan kembali.",
+        "cancel": "Dibatalkan.",
+        "open": f"Membuka tiket {t}…",
+    }
+    return _cap(texts.get(action, "Berhasil."))
+
+
+def _cap(text: str, limit: int = MAX_TOAST) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# -- deadlines and alerts -------------------------------------------------------------
+
+
+def reminder_message(
+    ticket: Ticket,
+    due_in_text: str,
+    acknowledged_by_name: str | None,
+    *,
+    tz: Tz,
+    unit_name: str | None = None,
+    acknowledged_by_id: int | None = None,
+) -> Rendered:
+    """Before the deadline: names (and, given the id, mentions) the officer who took it."""
+    lines = [f"⏰ <b>Pengingat tiket #{ticket.id}</b>"]
+    if ticket.deadline:
+        lines.append(f"Batas jawab {_esc(due_in_text)} lagi: {format_wib(ticket.deadline, tz)}.")
+    if acknowledged_by_name:
+        lines.append(f"{_mention(acknowledged_by_id, acknowledged_by_name)}, mohon tiket ini dijawab "
+                     "sebelum batas waktu, lalu tekan Selesai. Terima kasih.")
+    else:
+        unit = f" {_esc(unit_name)}" if unit_name else ""
+        lines.append(f"Tiket ini belum diterima. Mohon petugas unit{unit} segera menindaklanjutinya.")
+    lines += [f"<i>{_excerpt(ticket, 200)}</i>", *_link_line(ticket)]
+    return Rendered("\n".join(lines), ticket_buttons(ticket, pii=has_pii(ticket.text), show_reveal=False))
+
+
+def _link_line(ticket: Ticket) -> list[str]:
+    link = ticket_link(ticket)
+    return ["🔗 " + _link(*link)] if link else []
+
+
+def nudge_message(
+    tickets: Sequence[Ticket],
+    unit_name: str,
+    tz: Tz,
+    *,
+    waited_text: str | None = None,
+    now: datetime | None = None,
+) -> Rendered:
+    """Tickets nobody has pressed Terima on; waited_text like '4 jam kerja'."""
+    since = f" lebih dari {_esc(waited_text)}" if waited_text else ""
+    header = (f"🔔 <b>{len(tickets)} tiket untuk {_esc(unit_name)} belum diterima{since}</b>\n"
+              "Mohon ditinjau dan tekan Terima pada tiket yang Anda tangani.")
+    ordered = _sort_by_deadline(tickets)
+    items = [_list_item(t, tz, now, width=80) for t in ordered[:MAX_LIST_ITEMS]]
+    text, shown = _fit_list(header, items, lambda n: _more(n + len(ordered) - len(items)))
+    return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
+
+
+def escalation_message(
+    ticket: Ticket,
+    *,
+    account_name: str,
+    unit_name: str | None,
+    tz: Tz,
+    now: datetime,
+    acknowledged_by_name: str | None = None,
+    with_buttons: bool = True,
+) -> Rendered:
+    """An overdue ticket, for the supervisor and the media team."""
+    channel = CHANNEL_NAMES.get(ticket.channel, _esc(ticket.channel))
+    lines = [f"⚠️ <b>Eskalasi: tiket #{ticket.id} lewat batas waktu</b>",
+             f"{_esc(account_name)} · {channel} · {_author(ticket)}",
+             f"Unit: {_esc(unit_name or unit_label(ticket.unit))}"]
+    if ticket.deadline:
+        late = format_duration_id(now - ticket.deadline)
+        lines.append(f"Batas: {format_wib(ticket.deadline, tz)} (lewat {late})")
+    if ticket.status == ACKNOWLEDGED or acknowledged_by_name:
+        lines.append(f"Status: ditangani oleh {_esc(acknowledged_by_name or 'petugas')}, belum selesai")
+    else:
+        lines.append("Status: belum diterima siapa pun")
+    lines += [f"<blockquote>{_excerpt(ticket, 300)}</blockquote>", *_link_line(ticket)]
+    buttons = ticket_buttons(ticket, pii=has_pii(ticket.text), show_reveal=False) if with_buttons else []
+    return Rendered("\n".join(lines), buttons)
+
+
+def alert_message(text: str, *, title: str = "Peringatan sistem") -> Rendered:
+    """A system alert for the media team (e.g. an expired Instagram token)."""
+    head = f"⚠️ <b>{_esc(title)}</b>\n"
+    return Rendered(head + _clip(text, MAX_TEXT - _u16(head))[0])
