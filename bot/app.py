@@ -124,6 +124,25 @@ def make_deliverer(app: Application, services: Services) -> Deliverer:  # type: 
                      clock=services.clock, on_alert=alert)
 
 
+async def deliver_outbox(settings: Settings, store: Store, *, now: datetime, limits: Limits = Limits()) -> Any:
+    """Send what is due in the outbox once, with a plain Bot (for CLI jobs like `triage remind --send`)."""
+    from telegram import Bot
+
+    from bot.jobs import deliver_alerts
+
+    if not settings.telegram_token:
+        from bot.config import ConfigError
+
+        raise ConfigError("set TELEGRAM_BOT_TOKEN to send to Telegram")
+    deliver_alerts(settings, store, now=now)
+    services = Services(settings, store, lambda: now, limits)
+    bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_url}/bot",
+              base_file_url=f"{settings.telegram_api_url}/file/bot")
+    async with bot:
+        deliverer = Deliverer(bot, store, services.renderer, limits=limits, clock=lambda: now)
+        return await deliverer.deliver_due()
+
+
 # -- plumbing -------------------------------------------------------------------
 
 
@@ -209,11 +228,13 @@ async def _cmd_ticket(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     except Refused as err:
         await _refuse_command(update, str(err))
         return
-    account_name, _ = services.renderer.names(ticket)
+    account_name, unit_name = services.renderer.names(ticket)
     unit_names = {k: u.name for k, u in services.settings.routing.accounts[ticket.account].units.items()}
-    rendered = ui.ticket_detail(ticket, services.store.ticket_events(ticket.id), services.settings.routing.timezone,
-                                account_name=account_name, unit_names=unit_names,
-                                people=_people(services, [ticket]))
+    events = services.store.ticket_events(ticket.id)
+    actors = {int(e["actor"]) for e in events if str(e["actor"]).isdigit()}
+    people = {i: services.store.person_name(i) or str(i) for i in actors} | _people(services, [ticket])
+    rendered = ui.ticket_detail(ticket, events, services.settings.routing.timezone, account_name=account_name,
+                                unit_name=unit_name, unit_names=unit_names, people=people, now=services.clock())
     await _reply(update, rendered)
 
 

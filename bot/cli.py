@@ -156,6 +156,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("remind")
+def cmd_remind(args: argparse.Namespace) -> int:
+    from bot.reminders import sweep
+
+    settings = _settings(args)
+    now = parse_now(args.now, settings.routing.timezone)
+    store = _open_store(settings)
+    notices = sweep(settings, store, now=now)
+    for notice in notices:
+        print(f"{notice.kind:<10} chat {notice.chat_id} ticket(s) {', '.join(f'#{t}' for t in notice.ticket_ids)}")
+    print(f"{len(notices)} new notice(s) queued")
+    if args.send:
+        _send(settings, store, now)
+    return 0
+
+
+@command("deliver")
+def cmd_deliver(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _send(settings, _open_store(settings), parse_now(args.now, settings.routing.timezone))
+    return 0
+
+
+def _send(settings: Settings, store: Any, now: datetime) -> None:
+    from bot.app import deliver_outbox
+
+    report = asyncio.run(deliver_outbox(settings, store, now=now))
+    print(f"sent {report.sent} message(s) to Telegram ({report.batched} ticket(s) in batches, {report.failed} failed)")
+
+
+@command("run")
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.runner import run_forever, standard_jobs
+
+    settings = _settings(args)
+    run_forever(settings, _classifier(settings), standard_jobs(settings))
+    return 0
+
+
 @command("export-feedback")
 def cmd_export_feedback(args: argparse.Namespace) -> int:
     settings = _settings(args)
@@ -204,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", help="labelled file to evaluate on after training (never trained on)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--skip-transformer", action="store_true", help="train only the fast n-gram parts")
+    p = add("remind", "Queue the reminders, nudges and escalations due at a moment (and send them with --send).")
+    p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
+    p.add_argument("--send", action="store_true", help="also deliver the outbox to Telegram")
+    p = add("deliver", "Send what is due in the outbox to Telegram once.")
+    p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
+    p = add("run", "Run the bot: Telegram, the Instagram pollers and every scheduled job, until SIGTERM.")
     p = add("export-feedback", "Write the label and unit corrections made in Telegram as training records.")
     p.add_argument("--out", default="feedback.jsonl")
     return parser

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from bot import service
 from bot.config import Settings
 from bot.deadlines import deadline
-from bot.instagram import InstagramClient, InstagramError, TokenInvalid
+from bot.instagram import Comment, DirectMessage, InstagramClient, InstagramError, TokenInvalid
 from bot.polling import PollState, collect
 from bot.store import Store
 from bot.triage import InboundMessage, TicketDecision, decide
@@ -56,11 +56,12 @@ async def poll_account(
     acc = settings.routing.accounts[account]
     own_client = client is None
     if client is None:
-        client = InstagramClient(settings.instagram_graph_url, settings.instagram_token(account), acc.instagram_user_id)
+        client = InstagramClient(access_token=settings.instagram_token(account), ig_user_id=acc.instagram_user_id,
+                                 base_url=settings.instagram_graph_url)
     try:
         result = await collect(
             client,
-            PollState.from_json(state_json) if state_json else PollState(),
+            PollState.from_json(state_json) if state_json else None,
             now=now,
             is_known=store.known_message_ids,
             backfill_days=settings.routing.polling.backfill_days,
@@ -96,19 +97,19 @@ def _stop_account(store: Store, account: str, token_env: str, err: Exception, no
     )
 
 
-def _from_comment(account: str, c: object) -> InboundMessage:
+def _from_comment(account: str, c: Comment) -> InboundMessage:
     return InboundMessage(
-        id=c.id, account=account, channel="comment", text=c.text or "", created_at=c.timestamp,  # type: ignore[attr-defined]
-        author_id=c.user_id, author_username=c.username, media_id=c.media_id,  # type: ignore[attr-defined]
-        parent_id=c.parent_id, permalink=getattr(c, "permalink", None), raw=c.raw,  # type: ignore[attr-defined]
+        id=c.id, account=account, channel="comment", text=c.text or "", created_at=c.timestamp,
+        author_id=c.user_id, author_username=c.username, media_id=c.media_id,
+        parent_id=c.parent_id, permalink=c.permalink, raw=c.raw,
     )
 
 
-def _from_dm(account: str, d: object) -> InboundMessage:
+def _from_dm(account: str, d: DirectMessage) -> InboundMessage:
     return InboundMessage(
-        id=d.id, account=account, channel="dm", text=d.text or "", created_at=d.created_time,  # type: ignore[attr-defined]
-        author_id=d.sender_id, author_username=d.sender_username,  # type: ignore[attr-defined]
-        conversation_id=d.conversation_id, raw=d.raw,  # type: ignore[attr-defined]
+        id=d.id, account=account, channel="dm", text=d.text or "", created_at=d.created_time,
+        author_id=d.sender_id, author_username=d.sender_username,
+        conversation_id=d.conversation_id, raw=d.raw,
     )
 
 

@@ -39,7 +39,7 @@ from bot.digest import (
     top_topics,
     unit_label,
     unit_order,
-    working_hours,
+    WorkingClock,
     zone_label,
 )
 from bot.store import Store, iso
@@ -202,6 +202,7 @@ def tally_month(rows: Iterable[Sequence[object]], now: datetime,
                 calendar: WorkingCalendar) -> dict[tuple[str, str], _UnitTally]:
     """Per-unit counts and times from Store.ticket_timings rows."""
     stamp = iso(now)
+    clock = WorkingClock(calendar)
     tallies: dict[tuple[str, str], _UnitTally] = {}
     for account, unit, status, received, due, acked, done in rows:
         t = tallies.setdefault((str(account), str(unit)), _UnitTally())
@@ -210,11 +211,11 @@ def tally_month(rows: Iterable[Sequence[object]], now: datetime,
         t.acknowledged += status == ACKNOWLEDGED
         t.resolved += status == RESOLVED
         if acked is not None:
-            t.ack_hours.append(working_hours(str(received), str(acked), calendar))
+            t.ack_hours.append(clock.hours(str(received), str(acked)))
         if done is not None:
             t.due += 1
             t.on_time += due is None or str(done) <= str(due)
-            t.resolve_hours.append(working_hours(str(received), str(done), calendar))
+            t.resolve_hours.append(clock.hours(str(received), str(done)))
         elif status in ACTIVE_STATUSES and due is not None and str(due) < stamp:
             t.due += 1
             t.overdue_open += 1

@@ -108,7 +108,7 @@ class TicketService:
         """Personal data is shown in full only to authorised users, and every look is logged."""
         ticket = self.load(actor, ticket_id)
         workflow.check_may_reveal(self.routing, actor.person, ticket)
-        self.store.add_event(ticket.id, actor=actor.tag, kind="pii_revealed", now=self.clock(),
+        self.store.add_event(ticket.id, actor=actor.tag, kind="revealed", now=self.clock(),
                              detail={"chat_id": actor.scope.chat_id})
         return ticket
 

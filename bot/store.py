@@ -136,7 +136,16 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     db["chat_aliases"].create({"old_chat_id": int, "new_chat_id": int, "at": str}, pk="old_chat_id")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2)
+def _migration_3(db: sqlite_utils.Database) -> None:
+    # The digest and the monthly report select tickets by when they were made, received,
+    # acknowledged and resolved, and messages by when they were written: without these
+    # indexes each of those reads scans the whole history.
+    for column in ("created_at", "received_at", "acknowledged_at", "resolved_at"):
+        db["tickets"].create_index([column])
+    db["messages"].create_index(["created_at"])
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2, _migration_3)
 
 
 class Store:
@@ -344,6 +353,29 @@ class Store:
     def add_event(self, ticket_id: int, *, actor: str, kind: str, now: datetime, detail: Mapping[str, Any]) -> None:
         with self.transaction():
             self._add_event(ticket_id, iso(now), actor, kind, dict(detail))
+
+    def notice_markers(self, ticket_ids: Sequence[int]) -> dict[int, set[str]]:
+        """Which reminders, nudges and escalations each active ticket already had."""
+        wanted = set(ticket_ids)
+        markers: dict[int, set[str]] = {}
+        rows = self.db.execute(
+            "SELECT e.ticket_id, e.detail FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+            "WHERE e.kind IN ('reminder', 'nudge', 'escalated') AND t.status IN ('open', 'acknowledged')")
+        for ticket_id, detail in rows.fetchall():
+            if ticket_id in wanted:
+                markers.setdefault(ticket_id, set()).update(json.loads(detail or "{}").get("markers", []))
+        return markers
+
+    def record_notice(self, key: str, chat_id: int, kind: str, ticket_ids: Sequence[int], payload: Mapping[str, Any],
+                      detail: Mapping[str, Any], *, now: datetime) -> bool:
+        """Queue a reminder-like message once, and log it on its tickets in the same transaction."""
+        stamp = iso(now)
+        with self.transaction():
+            if not self._enqueue(key, chat_id, "text", ticket_ids[0] if len(ticket_ids) == 1 else None, payload, stamp):
+                return False
+            for ticket_id in ticket_ids:
+                self._add_event(ticket_id, stamp, "system", kind, dict(detail, chat_id=chat_id))
+        return True
 
     def add_feedback(self, ticket_id: int, labels: Sequence[str], unit: str | None, *, actor: str, now: datetime) -> None:
         self.db.execute(

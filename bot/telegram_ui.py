@@ -97,7 +97,6 @@ _ZONE_NAMES = {
 _OFFSET_NAMES = {7: "WIB", 8: "WITA", 9: "WIT"}
 
 Tz = str | tzinfo
-Role = Literal["officer", "media", "supervisor"]
 
 
 # -- data types -------------------------------------------------------------
@@ -310,18 +309,20 @@ def _excerpt(ticket: Ticket, width: int, *, masked: bool = True) -> str:
     return _esc(_window(text, width)) if text.strip() else "<i>(tanpa teks)</i>"
 
 
-def _fit_list(header: str, items: Sequence[str], more: Callable[[int], str], footer: str = "") -> tuple[str, int]:
-    """header + as many items as fit in one message + a 'more' line for the rest."""
+def _fit_list(
+    header: str, items: Sequence[str], total: int, more: Callable[[int], str], footer: str = ""
+) -> tuple[str, int]:
+    """header + as many items as fit in one message + a 'more' line counting the
+    rest of total (items may already be a cut of a longer list)."""
     shown: list[str] = []
-    for i, item in enumerate(items):
-        rest = len(items) - i - 1
-        tail = more(rest) if rest else ""
-        candidate = "\n".join([header, *shown, item, tail, footer]).rstrip()
+    for item in items:
+        hidden = total - len(shown) - 1
+        candidate = "\n".join([header, *shown, item, more(hidden) if hidden else "", footer])
         if _u16(candidate) > MAX_TEXT:
             break
         shown.append(item)
-    left = len(items) - len(shown)
-    text = "\n".join(part for part in [header, *shown, more(left) if left else "", footer] if part)
+    hidden = total - len(shown)
+    text = "\n".join(part for part in [header, *shown, more(hidden) if hidden else "", footer] if part)
     return text, len(shown)
 
 
@@ -396,7 +397,9 @@ def _state_lines(ticket: Ticket, tz: Tz, people: Mapping[int, str] | None) -> li
     return lines
 
 
-def ticket_buttons(ticket: Ticket, *, pii: bool = False, masked: bool = True, show_reveal: bool = True) -> list[list[Button]]:
+def ticket_buttons(
+    ticket: Ticket, *, pii: bool = False, masked: bool = True, show_reveal: bool = True
+) -> list[list[Button]]:
     """The buttons for a ticket in its status; reveal/hide only when the text has personal data."""
     t = ticket.id
     if ticket.status == OPEN:
@@ -439,7 +442,8 @@ def ticket_message(
 
 def _ticket_head(ticket: Ticket, account_name: str, tz: Tz) -> list[str]:
     channel = CHANNEL_NAMES.get(ticket.channel, _esc(ticket.channel))
-    return ["", f"{_esc(account_name)} · {channel} · {_author(ticket)}", f"Masuk: {format_wib(ticket.received_at, tz)}"]
+    where = f"{_esc(account_name)} · {channel} · {_author(ticket)}"
+    return ["", where, f"Masuk: {format_wib(ticket.received_at, tz)}"]
 
 
 def _ticket_tail(ticket: Ticket, unit_name: str | None, tz: Tz, people: Mapping[int, str] | None) -> list[str]:
@@ -586,12 +590,14 @@ def correction_picker(
     chosen = set(ticket.labels if selected_labels is None else selected_labels)
     labels = tuple(label for label in LABEL_CODES if label in chosen)
     unit = None if "spam" in labels else (selected_unit if selected_unit is not None else ticket.unit)
-    codes, sel = _encode_labels(labels), f"{_encode_labels(labels)}.{unit or ''}"
+    codes = _encode_labels(labels)
+    sel = f"{codes}.{unit or ''}"
     rows = _label_rows(ticket.id, labels, sel)
     if "spam" not in labels:
         rows += [[Button(("✅ " if key == unit else "") + name, callback_data(ticket.id, "fixu", key, codes))]
                  for key, name in units]
-    rows.append([Button("Simpan", callback_data(ticket.id, "fixok", sel)), Button("Batal", callback_data(ticket.id, "cancel"))])
+    rows.append([Button("Simpan", callback_data(ticket.id, "fixok", sel)),
+                 Button("Batal", callback_data(ticket.id, "cancel"))])
     return Rendered(_correction_text(ticket, labels, unit, units), rows)
 
 
@@ -625,12 +631,12 @@ def batch_message(tickets: Sequence[Ticket], unit_name: str, tz: Tz, *, now: dat
     items = [_list_item(t, tz, now, width=110) for t in tickets[:MAX_LIST_ITEMS]]
     header = f"📥 <b>{len(tickets)} tiket baru untuk {_esc(unit_name)}</b>"
     footer = "Tekan Buka untuk melihat tiket dan menindaklanjutinya."
-    text, shown = _fit_list(header, items, lambda n: _more(n + len(tickets) - len(items)), footer)
+    text, shown = _fit_list(header, items, len(tickets), _more, footer)
     return Rendered(text, _open_buttons(t.id for t in tickets[:shown]))
 
 
 def _more(count: int) -> str:
-    return f"… dan {count} tiket lainnya. Ketik /antrian untuk melihat semuanya." if count else ""
+    return f"… dan {count} tiket lainnya. Ketik /antrian untuk melihat semuanya."
 
 
 def _list_item(ticket: Ticket, tz: Tz, now: datetime | None, *, width: int, extra: str = "") -> str:
@@ -658,8 +664,9 @@ def queue_message(
     ordered = _sort_by_deadline(tickets)
     overdue = sum(is_overdue(t, now) for t in ordered)
     header = f"📋 <b>{_esc(title)}</b> · {len(ordered)} tiket" + (f", {overdue} lewat batas" if overdue else "")
-    items = [_list_item(t, tz, now, width=80, extra=_queue_extra(t, people, show_unit)) for t in ordered[:MAX_LIST_ITEMS]]
-    text, shown = _fit_list(header, items, lambda n: _more(n + len(ordered) - len(items)))
+    items = [_list_item(t, tz, now, width=80, extra=_queue_extra(t, people, show_unit))
+             for t in ordered[:MAX_LIST_ITEMS]]
+    text, shown = _fit_list(header, items, len(ordered), _more)
     return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
 
 
@@ -678,8 +685,8 @@ def search_results(tickets: Sequence[Ticket], query: str, tz: Tz) -> Rendered:
     ordered = sorted(tickets, key=lambda t: (t.received_at, t.id), reverse=True)
     header = f"🔎 <b>Hasil pencarian “{shown_query}”</b>: {len(ordered)} tiket"
     items = [_search_item(t, query, tz) for t in ordered[:MAX_LIST_ITEMS]]
-    more = lambda n: f"… dan {n + len(ordered) - len(items)} tiket lainnya. Persempit kata kuncinya."  # noqa: E731
-    text, shown = _fit_list(header, items, lambda n: more(n) if n + len(ordered) - len(items) else "")
+    more = "… dan {} tiket lainnya. Persempit kata kuncinya.".format
+    text, shown = _fit_list(header, items, len(ordered), more)
     return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
 
 
@@ -707,7 +714,7 @@ def spam_list(tickets: Sequence[Ticket], tz: Tz) -> Rendered:
     header = f"🚫 <b>Pesan yang ditandai spam</b> · {len(ordered)}"
     items = [_list_item(t, tz, None, width=90, extra=f" · {_author(t)}") for t in ordered[:MAX_LIST_ITEMS]]
     footer = "Bukan spam? Tekan Buka, lalu Koreksi."
-    text, shown = _fit_list(header, items, lambda n: f"… dan {n + len(ordered) - len(items)} lainnya.", footer)
+    text, shown = _fit_list(header, items, len(ordered), lambda n: f"… dan {n} lainnya.", footer)
     return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
 
 
@@ -780,14 +787,16 @@ def refusal(
 
 
 def action_toast(action: str, *, ticket_id: int, unit_name: str | None = None) -> str:
-    """The short confirmation shown after a button press (plain text, ≤ 200 characters)."""
+    """The short answer to a button press (plain text, ≤ 200 characters). "move"
+    with unit_name confirms the move, without it answers the opening of the picker;
+    "fix" answers the opening of the picker, "fixok" the saved correction."""
     t = f"#{ticket_id}"
     texts = {
         "ack": f"Tiket {t} Anda terima. Terima kasih!",
-        "move": f"Tiket {t} dialihkan ke {unit_name or 'unit lain'}.",
+        "move": f"Tiket {t} dialihkan ke {unit_name}." if unit_name else "Silakan pilih unit tujuan.",
         "done": f"Tiket {t} ditandai selesai. Terima kasih!",
         "fixok": f"Koreksi tiket {t} disimpan. Terima kasih, masukan ini membantu bot belajar.",
-        "fix": f"Koreksi tiket {t} disimpan. Terima kasih, masukan ini membantu bot belajar.",
+        "fix": "Silakan pilih label dan unit yang benar, lalu tekan Simpan.",
         "reveal": "Data pribadi ditampilkan. Mohon jaga kerahasiaannya.",
         "hide": "Data pribadi disamarkan kembali.",
         "cancel": "Dibatalkan.",
@@ -845,7 +854,7 @@ def nudge_message(
               "Mohon ditinjau dan tekan Terima pada tiket yang Anda tangani.")
     ordered = _sort_by_deadline(tickets)
     items = [_list_item(t, tz, now, width=80) for t in ordered[:MAX_LIST_ITEMS]]
-    text, shown = _fit_list(header, items, lambda n: _more(n + len(ordered) - len(items)))
+    text, shown = _fit_list(header, items, len(ordered), _more)
     return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
 
 

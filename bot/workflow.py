@@ -151,7 +151,7 @@ def reassign(routing: RoutingConfig, ticket: Ticket, new_unit: str, who: Person)
     if new_unit == ticket.unit:
         raise Refused("Tiket sudah berada di unit itu.")
     return Change({"unit": new_unit, "status": OPEN, "acknowledged_by": None, "acknowledged_at": None},
-                  "reassigned", ACTIVE_STATUSES, {"from_unit": ticket.unit, "by": who.user_id},
+                  "moved", ACTIVE_STATUSES, {"from_unit": ticket.unit, "by": who.user_id},
                   notify_units=(new_unit,))
 
 

@@ -19,7 +19,7 @@ def message(i: int, text: str = "pkh saya belum cair") -> InboundMessage:
 
 
 def decision() -> TicketDecision:
-    return TicketDecision(OPEN, "linjamsos", ("complaint",), {"complaint": 0.9}, "rule", "id", NOW + timedelta(days=3))
+    return TicketDecision("kemensos", OPEN, "linjamsos", ("complaint",), {"complaint": 0.9}, "rule", "id", NOW + timedelta(days=3))
 
 
 def test_migrations_run_once_and_survive_reopening(tmp_path: Path) -> None:

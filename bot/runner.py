@@ -1,0 +1,132 @@
+"""`triage run`: the bot, the pollers and the scheduled jobs in one process.
+
+APScheduler runs the jobs in the routing time zone with coalescing and a
+misfire grace, so a bot that was down for an hour catches up once instead of
+flooding the groups. The jobs read the store and act; stopping (SIGTERM) lets
+the send in flight finish and leaves every unsent row in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot import jobs
+from bot.app import Services, build_application, make_deliverer
+from bot.config import Settings
+from bot.delivery import Limits
+from bot.store import Store
+from classifiers.base import Classifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The running bot's parts, so tests and the demo can drive the same code as production."""
+
+    settings: Settings
+    store: Store
+    classifier: Classifier
+    services: Services
+    app: Any
+    deliverer: Any
+    poll_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def poll_once(self, now: datetime | None = None) -> list[int]:
+        """Poll every account, triage what came in, queue alerts; returns the new ticket ids."""
+        async with self.poll_lock:  # an overlapping run would only repeat work
+            now = now or self.services.clock()
+            for account in self.settings.routing.accounts:
+                if self.settings.instagram_tokens.get(account):
+                    report = await jobs.poll_account(self.settings, self.store, account, now=now)
+                    log.info("poll %s: %s new, %s calls", account, report.new_messages, report.calls)
+            made = await jobs.triage_pending(self.settings, self.store, self.classifier, now=now,
+                                             destinations=jobs.ticket_destinations(self.settings))
+            jobs.deliver_alerts(self.settings, self.store, now=now)
+            self.deliverer.wake.set()
+            return made
+
+    async def sweep(self, job: Callable[..., Any], now: datetime | None = None) -> Any:
+        """Run a store-reading job (reminders, digest, report) and wake the sender."""
+        result = job(self.settings, self.store, now=now or self.services.clock())
+        if asyncio.iscoroutine(result):
+            result = await result
+        jobs.deliver_alerts(self.settings, self.store, now=now or self.services.clock())
+        self.deliverer.wake.set()
+        return result
+
+
+def build_runtime(settings: Settings, *, classifier: Classifier, limits: Limits = Limits(),
+                  clock: Callable[[], datetime] | None = None) -> Runtime:
+    store = Store(settings.db_path)
+    services = Services(settings, store, clock or (lambda: datetime.now(timezone.utc)), limits)
+    app = build_application(settings, services)
+    deliverer = make_deliverer(app, services)
+    app.bot_data["deliverer"] = deliverer
+    return Runtime(settings, store, classifier, services, app, deliverer)
+
+
+def schedule(runtime: Runtime, scheduler: AsyncIOScheduler, extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]]) -> None:
+    routing = runtime.settings.routing
+    scheduler.add_job(runtime.poll_once, "interval", minutes=routing.polling.interval_minutes, id="poll",
+                      next_run_time=datetime.now(ZoneInfo(routing.timezone)))
+    for name, (job, trigger) in extra_jobs.items():
+        scheduler.add_job(runtime.sweep, args=[job], id=name, **trigger)
+
+
+async def serve(runtime: Runtime, stop: asyncio.Event,
+                extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]] | None = None) -> None:
+    """Run until `stop` is set; then stop taking updates, finish the send in flight, close."""
+    routing = runtime.settings.routing
+    scheduler = AsyncIOScheduler(
+        timezone=ZoneInfo(routing.timezone),
+        job_defaults={"coalesce": True, "misfire_grace_time": 3600, "max_instances": 1},
+    )
+    schedule(runtime, scheduler, extra_jobs or {})
+    async with runtime.app:
+        await runtime.app.start()
+        await runtime.app.updater.start_polling(drop_pending_updates=False)
+        sender = asyncio.create_task(runtime.deliverer.run(stop))
+        scheduler.start()
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await runtime.app.updater.stop()
+            stop.set()
+            await sender
+            await runtime.app.stop()
+    runtime.store.close()
+
+
+def standard_jobs(settings: Settings) -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
+    """The scheduled sweeps besides polling: reminders every minute, the digest on working-day mornings."""
+    from bot import reminders
+
+    jobs_: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
+        "remind": (reminders.sweep, {"trigger": "interval", "minutes": 1}),
+    }
+    return jobs_
+
+
+def run_forever(settings: Settings, classifier: Classifier,
+                extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]] | None = None) -> None:
+    """`triage run`: until SIGTERM or Ctrl-C."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        runtime = build_runtime(settings, classifier=classifier)
+        await serve(runtime, stop, extra_jobs)
+
+    asyncio.run(main())

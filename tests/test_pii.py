@@ -1,0 +1,140 @@
+"""Finding and masking personal data: what must be masked, and what must not."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.pii import BANK, EMAIL, KK, NIK, PHONE, find_pii, has_pii, mask_pii
+
+
+def kinds(text: str) -> list[str]:
+    return [span.kind for span in find_pii(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NIK saya 3276010101010001 mohon dicek",
+        "nik: 3276 0101 0101 0001",
+        "NIK 3276-0101-0101-0001",
+        "NIK 32.76.01.010101.0001",
+        "ktp 327601 010101 0001",
+        "3276010101010001",
+    ],
+)
+def test_nik_is_masked_keeping_first_and_last_four(text: str) -> None:
+    masked = mask_pii(text)
+    assert "3276********0001" in masked
+    assert "0101" not in masked
+    assert kinds(text) == [NIK]
+
+
+def test_kk_is_told_apart_by_the_word_before_it() -> None:
+    text = "No KK 3276010101010002, NIK 3276010101010001"
+    assert kinds(text) == [KK, NIK]
+    assert mask_pii(text) == "No KK 3276********0002, NIK 3276********0001"
+    assert kinds("kartu keluarga: 3276-0101-0101-0002") == [KK]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hubungi 081234567890 ya", "hubungi 0812*****890 ya"),
+        ("wa 0812-3456-7890", "wa 0812*****890"),
+        ("hp 0812 3456 789", "hp 0812****789"),
+        ("no 0812.3456.78", "no 0812****78"),
+        ("+62 812-3456-7890", "+6281******890"),
+        ("+6281234567890", "+6281******890"),
+        ("62 812 3456 7890", "6281******890"),
+        ("6281234567890", "6281******890"),
+    ],
+)
+def test_phone_numbers_keep_first_four_and_last_digits(text: str, expected: str) -> None:
+    assert mask_pii(text) == expected
+    assert kinds(text) == [PHONE]
+
+
+def test_email_keeps_first_letter_and_domain() -> None:
+    assert mask_pii("email saya budi.santoso99@gmail.com ya") == "email saya b***@gmail.com ya"
+    assert kinds("kirim ke siti@kemensos.go.id") == [EMAIL]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no rek 1234567890",
+        "norek: 1234567890123",
+        "No. Rek. 1234 5678 90",
+        "rekening BRI 0123-01-012345-50-3",
+        "BNI 1234567890",
+        "tf ke BCA 1234567890",
+        "Mandiri 1230001234567",
+        "transfer ke 1234567890 a/n Siti",
+        "rek 1234567890123456",
+    ],
+)
+def test_bank_accounts_near_bank_words(text: str) -> None:
+    assert kinds(text) == [BANK]
+    masked = mask_pii(text)
+    assert masked.count("*") >= 6
+    assert "1234567890" not in masked.replace(" ", "")
+
+
+def test_spans_point_at_the_original_values() -> None:
+    text = "NIK 3276010101010001, hp +62 812-3456-7890, email a.b@x.co.id"
+    values = [text[s.start:s.end] for s in find_pii(text)]
+    assert values == ["3276010101010001", "+62 812-3456-7890", "a.b@x.co.id"]
+    assert [s.kind for s in find_pii(text)] == [NIK, PHONE, EMAIL]
+
+
+def test_several_items_in_one_message() -> None:
+    text = "Rp 300.000 belum cair. NIK 3276010101010001 hubungi 08123456789 2 kali, rek BRI 1234567890 a/n Budi"
+    assert kinds(text) == [NIK, PHONE, BANK]
+    assert mask_pii(text) == (
+        "Rp 300.000 belum cair. NIK 3276********0001 hubungi 0812****789 2 kali, rek BRI ******7890 a/n Budi"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bansos Rp1.750.000 belum cair",
+        "katanya dapat Rp 2.400.000,- per tahap",
+        "cuma dapet 200rb, harusnya 600rb",
+        "harga beras 15.000/kg, minyak Rp.17.500",
+        "IDR 1000000000000000",
+        "Rp 1.750.000.000.000.000",
+        "tanggal 27-11-2025 jam 14.05",
+        "tgl 27/11/2025, 2025-11-27, 27.11.2025",
+        "sejak tahun 2023 tahap 2 2025",
+        "sudah 3 bulan 12 hari",
+        "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
+        "pesanan INV/20251127/MPL/3876543210 belum sampai",
+        "order INV-3276010101010001",
+        "resi TRX1234567890123456 dan SPXID0123456789",
+        "kode 3276010101010001ABC",
+        "lihat https://www.instagram.com/p/3276010101010001/",
+        "cc @budi3276010101010001 dan #3276010101010001",
+        "angka 12345678901234567890 itu",
+        "hubungi 0812",
+        "call center 1500299",
+        "no 1234567890",
+    ],
+)
+def test_no_false_positives(text: str) -> None:
+    assert find_pii(text) == []
+    assert mask_pii(text) == text
+    assert not has_pii(text)
+
+
+def test_masking_is_stable_and_leaves_nothing_to_find() -> None:
+    text = "NIK 3276010101010001 hp 081234567890 mail budi@gmail.com rek BCA 1234567890"
+    once = mask_pii(text)
+    assert mask_pii(once) == once
+    assert not has_pii(once)
+
+
+def test_has_pii() -> None:
+    assert has_pii("wa 081234567890")
+    assert not has_pii("terima kasih kemensos 🙏")
+    assert not has_pii("")
