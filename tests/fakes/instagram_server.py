@@ -200,6 +200,9 @@ class FakeInstagram:
         self._expired: set[str] = set()
         self._media: dict[str, _Media] = {}
         self._comments: dict[str, _Comment] = {}
+        # Indexes so that a page costs its own size, not the whole store's (benchmarks seed 10k+).
+        self._by_media: dict[str, dict[str, None]] = {}
+        self._children: dict[str, dict[str, None]] = {}
         self._conversations: dict[str, _Conversation] = {}
         self._user_ids: dict[str, str] = {}  # commenter username -> IGSID
         self._faults: list[_Fault] = []
@@ -323,6 +326,9 @@ class FakeInstagram:
             self._comments[cid] = _Comment(
                 cid, media_id, text, username, uid, self._at(timestamp), parent_id, hidden, restricted
             )
+            self._by_media.setdefault(media_id, {})[cid] = None
+            if parent_id is not None:
+                self._children.setdefault(parent_id, {})[cid] = None
             return cid
 
     def delete_comment(self, comment_id: str) -> None:
@@ -574,8 +580,7 @@ class FakeInstagram:
         media = self._media.get(node)
         if media is None or media.owner != ctx.account.ig_id:
             raise _missing(node, "get")
-        top = sorted((c for c in self._comments.values() if c.media_id == node and c.parent_id is None),
-                     key=_comment_key, reverse=True)
+        top = sorted((c for c in self._comments_of(node) if c.parent_id is None), key=_comment_key, reverse=True)
         fields = parse_fields(ctx.params.get("fields", "")) or _DEFAULT_COMMENT_FIELDS
         return self._paged(top, _comment_key, ctx, node, "comments", lambda c: self._comment_json(c, fields, ctx),
                            default=25, maximum=50, visible=lambda c: not c.restricted)
@@ -712,7 +717,7 @@ class FakeInstagram:
     def _replies_page(
         self, parent: _Comment, fields: Fields, ctx: _Ctx, params: Mapping[str, str], *, default: int
     ) -> dict[str, Any]:
-        replies = sorted((r for r in self._comments.values() if r.parent_id == parent.id), key=_comment_key)
+        replies = sorted((self._comments[r] for r in self._children.get(parent.id, ())), key=_comment_key)
         return self._paged(replies, _comment_key, ctx, parent.id, "replies",
                            lambda r: self._comment_json(r, fields, ctx), default=default, maximum=50,
                            visible=lambda r: not r.restricted, params=params, reverse=False,
@@ -831,18 +836,27 @@ class FakeInstagram:
         return self._media[c.media_id].owner == acc.ig_id
 
     def _has_replies(self, c: _Comment) -> bool:
-        return any(r.parent_id == c.id for r in self._comments.values())
+        return bool(self._children.get(c.id))
+
+    def _comments_of(self, media_id: str) -> list[_Comment]:
+        return [self._comments[cid] for cid in self._by_media.get(media_id, ())]
 
     def _count_comments(self, media_id: str) -> int:
         # Includes replies and restricted comments, like Meta's comments_count.
-        return sum(1 for c in self._comments.values() if c.media_id == media_id)
+        return len(self._by_media.get(media_id, ()))
 
     def _delete_comment(self, comment_id: str) -> None:
         if comment_id not in self._comments:
             raise KeyError(comment_id)
-        for reply_id in [r.id for r in self._comments.values() if r.parent_id == comment_id]:
-            del self._comments[reply_id]
-        del self._comments[comment_id]
+        for reply_id in list(self._children.pop(comment_id, ())):
+            self._forget_comment(reply_id)
+        self._forget_comment(comment_id)
+
+    def _forget_comment(self, comment_id: str) -> None:
+        comment = self._comments.pop(comment_id)
+        self._by_media.get(comment.media_id, {}).pop(comment_id, None)
+        if comment.parent_id is not None:
+            self._children.get(comment.parent_id, {}).pop(comment_id, None)
 
     def _conversation_with(self, acc: _Account, user_id: str, username: str) -> _Conversation:
         for conv in self._conversations.values():
