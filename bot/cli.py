@@ -172,6 +172,43 @@ def cmd_remind(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("digest")
+def cmd_digest(args: argparse.Namespace) -> int:
+    from bot.digest import build_digest, render_digest_text
+    from bot.digest_job import send_digest
+
+    settings = _settings(args)
+    now = parse_now(args.now, settings.routing.timezone)
+    store = _open_store(settings)
+    if args.send:
+        print(send_digest(settings, store, now=now))
+        _send(settings, store, now)
+    else:
+        print(render_digest_text(build_digest(store, settings.routing, now)))
+    return 0
+
+
+@command("report")
+def cmd_report(args: argparse.Namespace) -> int:
+    import re
+
+    from bot.report import build_report, write_report
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
+        raise CommandError(f"--month '{args.month}' must look like 2026-11")
+    settings = _settings(args)
+    store = _open_store(settings)
+    now = parse_now(args.now, settings.routing.timezone)
+    html_path, pdf_path = write_report(build_report(store, settings.routing, args.month, now=now), Path(args.out))
+    print(f"report written: {html_path} and {pdf_path}")
+    if args.send:
+        store.enqueue(f"report:{args.month}:manual:{now.isoformat()}", settings.routing.media_team.chat_id, "document",
+                      now=now, payload={"path": str(pdf_path), "filename": f"laporan-evaluasi-{args.month}.pdf",
+                                        "caption": f"Laporan evaluasi bulanan {args.month}"})
+        _send(settings, store, now)
+    return 0
+
+
 @command("deliver")
 def cmd_deliver(args: argparse.Namespace) -> int:
     settings = _settings(args)
@@ -184,6 +221,13 @@ def _send(settings: Settings, store: Any, now: datetime) -> None:
 
     report = asyncio.run(deliver_outbox(settings, store, now=now))
     print(f"sent {report.sent} message(s) to Telegram ({report.batched} ticket(s) in batches, {report.failed} failed)")
+
+
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo.scenario import main as demo_main
+
+    return demo_main(serve_web=args.serve, port=args.port)
 
 
 @command("run")
@@ -246,8 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("remind", "Queue the reminders, nudges and escalations due at a moment (and send them with --send).")
     p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
     p.add_argument("--send", action="store_true", help="also deliver the outbox to Telegram")
+    p = add("digest", "Print the supervisor's daily digest for a moment (or queue and send it with --send).")
+    p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
+    p.add_argument("--send", action="store_true", help="send the text and the chart to the supervisor's chat")
+    p = add("report", "Write the monthly evaluation report (HTML with charts, and a PDF of it).")
+    p.add_argument("--month", required=True, help="the month, e.g. 2026-11")
+    p.add_argument("--out", default="reports", help="folder to write into (default: reports)")
+    p.add_argument("--now", help="the moment the figures are taken at (default: now)")
+    p.add_argument("--send", action="store_true", help="also send the PDF to the media team's chat")
     p = add("deliver", "Send what is due in the outbox to Telegram once.")
     p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
+    p = add("demo", "Run the whole bot offline against fake Instagram and Telegram servers and show what each group sees.")
+    p.add_argument("--serve", action="store_true", help="keep running with a local web page showing each chat live")
+    p.add_argument("--port", type=int, default=8765, help="port of the demo web page (default 8765)")
     p = add("run", "Run the bot: Telegram, the Instagram pollers and every scheduled job, until SIGTERM.")
     p = add("export-feedback", "Write the label and unit corrections made in Telegram as training records.")
     p.add_argument("--out", default="feedback.jsonl")

@@ -165,7 +165,7 @@ class WorkingClock:
     """Working hours between many pairs of moments, as bot.deadlines.working_time_between
     counts them (a property test holds the two equal), in constant time per pair.
 
-    Each local date's working seconds are added up once into a running total, so
+    Each local day's working seconds are added up once into a running total, so
     that a moment's position on the working clock is one look-up; the working time
     between two moments is the difference of their positions. A month of 100,000
     tickets costs a fraction of a second instead of seconds.
@@ -173,11 +173,11 @@ class WorkingClock:
 
     def __init__(self, calendar: WorkingCalendar) -> None:
         self.calendar = calendar
-        self._day = calendar.day_length.total_seconds()
-        self._opens = datetime.combine(date.min, calendar.opens) - datetime.min
-        self._before: dict[date, float] = {}  # working seconds from an origin to the date's midnight
-        self._low: date | None = None
-        self._high: date | None = None
+        self._length = calendar.day_length.total_seconds()
+        self._opens = calendar.opens.hour * 3600 + calendar.opens.minute * 60 + calendar.opens.second
+        # day number (days since 1970-01-01, local) -> (working seconds before that day, is a working day)
+        self._days: dict[int, tuple[float, bool]] = {}
+        self._low = self._high = 0
 
     def hours(self, start: str | datetime, end: str | datetime) -> float:
         """Working hours from start to end (stored ISO text or aware datetimes); negative if end is earlier."""
@@ -185,28 +185,35 @@ class WorkingClock:
 
     def _position(self, moment: str | datetime) -> float:
         when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-        if when.tzinfo is None:
+        offset = when.astimezone(self.calendar.zone).utcoffset()
+        if offset is None or when.tzinfo is None:
             raise ValueError(f"naive datetime {when.isoformat()}: pass a timezone-aware moment")
-        local = when.astimezone(self.calendar.zone).replace(tzinfo=None)
-        day = local.date()
-        since_opening = (local - datetime.combine(day, time()) - self._opens).total_seconds()
-        inside = min(max(since_opening, 0.0), self._day) if self.calendar.is_working_day(day) else 0.0
-        return self._start_of(day) + inside
+        day, seconds = divmod(when.timestamp() + offset.total_seconds(), 86400)
+        before, working = self._day(int(day))
+        return before + (min(max(seconds - self._opens, 0.0), self._length) if working else 0.0)
 
-    def _start_of(self, day: date) -> float:
-        if self._low is None or self._high is None:
+    def _day(self, day: int) -> tuple[float, bool]:
+        known = self._days.get(day)
+        if known is not None:
+            return known
+        if not self._days:
+            self._days[day] = (0.0, self._is_working(day))
             self._low = self._high = day
-            self._before[day] = 0.0
         while day > self._high:
-            self._before[self._high + timedelta(1)] = self._before[self._high] + self._length(self._high)
-            self._high += timedelta(1)
+            before, working = self._days[self._high]
+            self._high += 1
+            self._days[self._high] = (before + (self._length if working else 0.0), self._is_working(self._high))
         while day < self._low:
-            self._low -= timedelta(1)
-            self._before[self._low] = self._before[self._low + timedelta(1)] - self._length(self._low)
-        return self._before[day]
+            self._low -= 1
+            working = self._is_working(self._low)
+            self._days[self._low] = (self._days[self._low + 1][0] - (self._length if working else 0.0), working)
+        return self._days[day]
 
-    def _length(self, day: date) -> float:
-        return self._day if self.calendar.is_working_day(day) else 0.0
+    def _is_working(self, day: int) -> bool:
+        return self.calendar.is_working_day(date.fromordinal(day + _EPOCH_ORDINAL))
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def working_hours(start: datetime, end: datetime, calendar: WorkingCalendar) -> float:
@@ -337,15 +344,14 @@ _REPEATS = re.compile(r"([^\W\d_])\1{2,}")
 # Function words, chat slang, greetings and forms of address: they say nothing about the topic.
 STOP_WORDS = frozenset("""
 ada adalah agar akan aku aja amin anda apa apakah atas atau bagaimana bagi bahwa baik banget bang bapak
-di ke se
-belom bgt biar bila bisa bs buat bukan cuma dah dalam dan dari dgn dengan deh dia dong dr engga enggak
+belom bgt biar bila bisa bs buat bukan cuma dah dalam dan dari dgn dengan deh di dia dong dr engga enggak
 ga gak gan gimana gitu gmn gw gue hal halo hallo hanya hari harus ia ialah ibu ini itu iya jadi jg juga
 kah kak kakak kalau kalian kalo kami kan kapan karena kasih kayak ke kenapa kita klo knp kok krn kurang
 lagi lah lebih lg lo lu mana mas masih mau mbak melalui memang mereka min mimin minta mohon mulai nah
 namun nggak ngga ni nih nya oleh pada pagi pak para pd pun saja sama sampai sampe sangat saya sdh sedang
 sejak selamat semua seperti setelah siang sih silakan sini situ sm sore sudah supaya sy tahun tanya tapi
 telah tentang terima terhadap tersebut tetapi tidak tlg tolong tp tsb ttg tuh udah udh untuk utk wb wr
-ya yaa yah yang yg admin assalamualaikum the and to of is in it for you this that please thanks
+se ya yaa yah yang yg admin assalamualaikum the and to of is in it for you this that please thanks
 """.split())
 
 
@@ -355,8 +361,11 @@ def words(text: str) -> list[str]:
     return _LETTERS.findall(folded)
 
 
-def content_words(text: str | Sequence[str]) -> list[str]:
-    """The words that carry the topic: no stop words, no single letters (text or its words())."""
+Text = str | Sequence[str]  # a text, or its words() when the caller has split it already
+
+
+def content_words(text: Text) -> list[str]:
+    """The words that carry the topic: no stop words, no single letters."""
     return [w for w in (words(text) if isinstance(text, str) else text) if len(w) > 1 and w not in STOP_WORDS]
 
 
@@ -364,28 +373,30 @@ def routing_keywords(routing: RoutingConfig) -> list[str]:
     return [kw for acc in routing.accounts.values() for unit in acc.units.values() for kw in unit.keywords]
 
 
-def _keyword_index(keywords: Iterable[str]) -> dict[tuple[str, ...], str]:
-    """Word sequence -> the keyword shown. Spellings that differ only in spaces and
-    hyphens ("e-warong", "e warong", "ewarong") are one keyword, shown as first written."""
+KeywordIndex = Mapping[str, Sequence[tuple[tuple[str, ...], str]]]
+
+
+def keyword_index(keywords: Iterable[str]) -> KeywordIndex:
+    """First word -> (word sequence, keyword shown). Spellings that differ only in spaces
+    and hyphens ("e-warong", "e warong", "ewarong") are one keyword, shown as first written."""
     shown: dict[str, str] = {}
-    index: dict[tuple[str, ...], str] = {}
+    index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
     for keyword in keywords:
         seq = tuple(words(keyword))
-        if seq:
-            index[seq] = shown.setdefault("".join(seq), keyword)
+        if seq and all(seq != known for known, _ in index.get(seq[0], ())):
+            index.setdefault(seq[0], []).append((seq, shown.setdefault("".join(seq), keyword)))
     return index
 
 
-def _keywords_in(seq: Sequence[str], index: Mapping[tuple[str, ...], str], longest: int) -> set[str]:
+def keywords_in(seq: Sequence[str], index: KeywordIndex) -> dict[str, tuple[str, ...]]:
+    """The keywords found in a text's words (shown -> words matched)."""
     found: dict[str, tuple[str, ...]] = {}
-    for n in range(1, longest + 1):
-        for i in range(len(seq) - n + 1):
-            part = tuple(seq[i:i + n])
-            hit = index.get(part)
-            if hit is not None:
-                found[hit] = part
+    for i, word in enumerate(seq):
+        for keyword, shown in index.get(word, ()):
+            if tuple(seq[i:i + len(keyword)]) == keyword:
+                found[shown] = keyword
     # "pbi" inside "kis pbi" is the same mention: keep the longer keyword only.
-    return {k for k, part in found.items()
+    return {k: part for k, part in found.items()
             if not any(len(other) > len(part) and _contains(other, part) for other in found.values())}
 
 
@@ -393,18 +404,17 @@ def _contains(seq: tuple[str, ...], part: tuple[str, ...]) -> bool:
     return any(seq[i:i + len(part)] == part for i in range(len(seq) - len(part) + 1))
 
 
-def top_topics(texts: Iterable[str], keywords: Iterable[str], *, limit: int = 10, min_pair: int = 2) -> tuple[Topic, ...]:
+def top_topics(texts: Iterable[Text], keywords: Iterable[str], *, limit: int = 10, min_pair: int = 2) -> tuple[Topic, ...]:
     """The keywords and word pairs mentioned by the most texts (each counted once per text)."""
-    index = _keyword_index(keywords)
-    longest = max((len(k) for k in index), default=0)
+    index = keyword_index(keywords)
     keyword_hits: Counter[str] = Counter()
     pair_hits: Counter[str] = Counter()
     for text in texts:
-        seq = words(text)
-        found = _keywords_in(seq, index, longest)
-        keyword_hits.update(found)
+        seq = words(text) if isinstance(text, str) else text
+        found = keywords_in(seq, index)
+        keyword_hits.update(found.keys())  # a mapping would add its values
         # A pair that repeats a keyword's word adds nothing to the keyword itself.
-        taken = {w for k in found for w in words(k)}
+        taken = {w for part in found.values() for w in part}
         content = content_words(seq)
         pair_hits.update({f"{a} {b}" for a, b in zip(content, content[1:]) if a != b and not {a, b} & taken})
     topics = [Topic(k, n, "kata kunci") for k, n in keyword_hits.items()]

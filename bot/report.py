@@ -39,6 +39,7 @@ from bot.digest import (
     top_topics,
     unit_label,
     unit_order,
+    words,
     WorkingClock,
     zone_label,
 )
@@ -152,6 +153,7 @@ def build_report(store: Store, routing: RoutingConfig, month: str, *, now: datet
     tallies = tally_month(store.ticket_timings(start, end, by="received_at"), now, calendar)
     units = unit_months(routing, tallies)
     complaints = store.complaint_texts(start, end, by="received_at")
+    split = [words(text) for _, _, text in complaints]  # once, for the topics and the repeats
     deadline_hours = routing.deadline.working_days * calendar.day_length.total_seconds() / 3600
     return ReportData(
         month=month,
@@ -164,8 +166,8 @@ def build_report(store: Store, routing: RoutingConfig, month: str, *, now: datet
         days=days,
         units=units,
         histogram=histogram([h for t in tallies.values() for h in t.resolve_hours], deadline_hours),
-        topics=top_topics([text for _, _, text in complaints], routing_keywords(routing), limit=REPORT_TOPICS),
-        recurring=recurring_complaints(complaints),
+        topics=top_topics(split, routing_keywords(routing), limit=REPORT_TOPICS),
+        recurring=recurring_complaints(complaints, split=split),
         account_names={key: acc.name for key, acc in routing.accounts.items()},
     )
 
@@ -270,11 +272,13 @@ def histogram(hours: Sequence[float], deadline_hours: float, bin_hours: float = 
 
 
 def recurring_complaints(items: Sequence[tuple[str, str | None, str]], *, min_count: int = RECURRING_MIN_COUNT,
-                         limit: int = RECURRING_LISTED, similarity: float = SIMILARITY) -> tuple[Recurring, ...]:
-    """The complaints written most often, in similar words, from (account, unit, text) items."""
+                         limit: int = RECURRING_LISTED, similarity: float = SIMILARITY,
+                         split: Sequence[Sequence[str]] | None = None) -> tuple[Recurring, ...]:
+    """The complaints written most often, in similar words, from (account, unit, text) items
+    (and their words(), when the caller has them)."""
     groups: dict[frozenset[str], list[int]] = {}
     for i, (_, _, text) in enumerate(items):
-        signature = frozenset(content_words(text))
+        signature = frozenset(content_words(split[i] if split is not None else text))
         if len(signature) >= 3:  # "tolong min" says nothing that could recur
             groups.setdefault(signature, []).append(i)
     signatures = list(groups)

@@ -108,13 +108,19 @@ async def serve(runtime: Runtime, stop: asyncio.Event,
 
 
 def standard_jobs(settings: Settings) -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
-    """The scheduled sweeps besides polling: reminders every minute, the digest on working-day mornings."""
-    from bot import reminders
+    """The scheduled sweeps besides polling, in the routing time zone: reminders every
+    minute, the digest on weekday mornings, the monthly report on the first days of a month
+    (each job itself skips holidays and days that are not the first working day)."""
+    from bot import digest_job, reminders
 
-    jobs_: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
+    at = settings.routing.digest.time
+    return {
         "remind": (reminders.sweep, {"trigger": "interval", "minutes": 1}),
+        "digest": (digest_job.send_digest,
+                   {"trigger": "cron", "day_of_week": "mon-fri", "hour": at.hour, "minute": at.minute}),
+        "report": (digest_job.send_monthly_report,
+                   {"trigger": "cron", "day": "1-10", "hour": at.hour, "minute": at.minute}),
     }
-    return jobs_
 
 
 def run_forever(settings: Settings, classifier: Classifier,

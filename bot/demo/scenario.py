@@ -1,0 +1,257 @@
+"""`triage demo`: a day in the life of the bot, offline, in under a minute.
+
+The fake Instagram and Telegram servers run in this process; the real bot
+(the same code as production, only pointed at them by URL) polls a day of
+comments and DMs, classifies them and forwards tickets; officers press
+buttons as people would; the clock jumps past reminders and a deadline; the
+supervisor's digest closes the day. Then each chat's messages are printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+from zoneinfo import ZoneInfo
+
+DEMO_DIR = Path(__file__).resolve().parent
+ROOT = DEMO_DIR.parents[1]
+TOKENS = {"kemensos": "demo-token-kemensos", "kemendag": "demo-token-kemendag"}
+BOT_TOKEN = "424242:DEMO"
+WIB = ZoneInfo("Asia/Jakarta")
+DAY = datetime(2026, 11, 23, 7, 0, tzinfo=WIB)  # a Monday
+
+
+def _fakes() -> Any:
+    """The fake servers live with the tests; the demo runs from a checkout of the project."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.fakes import instagram_server, telegram_server
+
+    return instagram_server, telegram_server
+
+
+@dataclass
+class SimClock:
+    """The demo's wall clock: it moves only when the scenario says so."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def load_day(path: Path = DEMO_DIR / "day.jsonl") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    posts, messages = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            (messages if "text" in record else posts).append(record)
+    return posts, messages
+
+
+def seed_instagram(fake: Any, routing: Any) -> int:
+    """Posts, comments, replies and DMs of the demo day, at their minutes after 07:00 WIB."""
+    posts, messages = load_day()
+    ids = {key: acc.instagram_user_id for key, acc in routing.accounts.items()}
+    media = {}
+    for post in posts:
+        media[post["post"]] = fake.add_media(ids[post["account"]], caption=post.get("caption", ""),
+                                              timestamp=DAY + timedelta(minutes=post.get("minute_posted", -120)))
+    comment_ids: dict[int, str] = {}
+    for index, msg in enumerate(messages):
+        at = DAY + timedelta(minutes=msg["minute"])
+        if msg["channel"] == "dm":
+            fake.add_dm(msg["author"], msg["text"], account=ids[msg["account"]], timestamp=at)
+            continue
+        parent = comment_ids.get(msg["parent"]) if "parent" in msg else None
+        comment_ids[index] = fake.add_comment(media[msg["post"]], msg["text"], msg["author"], timestamp=at,
+                                              parent_id=parent)
+    return len(messages)
+
+
+def _env(instagram_url: str, telegram_url: str, db: Path) -> dict[str, str]:
+    env = {"TRIAGE_CONFIG": str(ROOT / "routing.yaml"), "TRIAGE_DB": str(db), "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+           "TELEGRAM_API_URL": telegram_url, "INSTAGRAM_GRAPH_URL": instagram_url}
+    env.update({f"INSTAGRAM_TOKEN_{k.upper()}": v for k, v in TOKENS.items()})
+    return env
+
+
+def setup_telegram(fake: Any, routing: Any) -> dict[int, str]:
+    """The groups of routing.yaml and their people, as they would exist in Telegram."""
+    titles = {routing.media_team.chat_id: "Tim Media (Humas)", routing.supervisor.chat_id: "Pimpinan"}
+    people = set(routing.media_team.members) | set(routing.supervisor.members)
+    for key, acc in routing.accounts.items():
+        for unit_key, unit in acc.units.items():
+            titles.setdefault(unit.chat_id, f"{acc.name} — {unit.name}")
+            people |= set(unit.officers)
+    names = ["Budi", "Sari", "Andi", "Dewi", "Rina", "Agus", "Wati", "Yusuf", "Lina", "Hadi", "Tono", "Maya",
+             "Eko", "Fitri", "Joko", "Nina", "Rudi", "Sinta"]
+    for i, user_id in enumerate(sorted(people)):
+        fake.add_user(user_id, names[i % len(names)], f"{names[i % len(names)].lower()}{user_id}")
+    for chat_id, title in titles.items():
+        fake.add_chat(chat_id, title=title)
+    return titles
+
+
+async def _wait(predicate: Any, timeout: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    return None
+
+
+class Officers:
+    """Presses buttons in the fake Telegram as the people in routing.yaml would."""
+
+    def __init__(self, fake: Any, runtime: Any):
+        self.fake, self.runtime = fake, runtime
+
+    def message_of(self, chat: int, ticket_id: int) -> Any:
+        for message in self.fake.messages(chat):
+            if f"t:{ticket_id}:ack" in message.callback_data or f"t:{ticket_id}:done" in message.callback_data:
+                return message
+        return None
+
+    async def press(self, chat: int, user: int, ticket_id: int, action: str) -> None:
+        message = await _wait(lambda: self.message_of(chat, ticket_id))
+        if message is None:  # shown in a batch: open it first, as an officer would
+            batch = next((m for m in self.fake.messages(chat) if f"t:{ticket_id}:open" in m.callback_data), None)
+            if batch is None:
+                return
+            self.fake.press_button(chat, batch.message_id, user, f"t:{ticket_id}:open")
+            message = await _wait(lambda: self.message_of(chat, ticket_id))
+            if message is None:
+                return
+        before = len(self.fake.callback_answers)
+        self.fake.press_button(chat, message.message_id, user, f"t:{ticket_id}:{action}", check=False)
+        await _wait(lambda: len(self.fake.callback_answers) > before)
+        await asyncio.sleep(0.1)
+
+    async def reply(self, chat: int, user: int, ticket_id: int, text: str) -> None:
+        message = await _wait(lambda: self.message_of(chat, ticket_id))
+        if message is not None:
+            self.fake.push_message(chat, user, text, reply_to_message_id=message.message_id)
+            await asyncio.sleep(0.3)
+
+
+async def act_as_officers(runtime: Any, fake_telegram: Any, routing: Any) -> list[str]:
+    """A few tickets acknowledged, one moved, one answered and resolved, one corrected."""
+    done: list[str] = []
+    officers = Officers(fake_telegram, runtime)
+    open_tickets = [t for t in runtime.store.tickets(status="open") if t.unit]
+    by_unit: dict[tuple[str, str], list[Any]] = {}
+    for ticket in open_tickets:
+        by_unit.setdefault((ticket.account, ticket.unit), []).append(ticket)
+    for (account, unit_key), tickets in list(by_unit.items())[:4]:
+        unit = routing.accounts[account].units[unit_key]
+        if not unit.officers:
+            continue
+        first = tickets[0]
+        await officers.press(unit.chat_id, unit.officers[0], first.id, "ack")
+        done.append(f"{unit_key}: petugas menerima tiket #{first.id}")
+        if len(tickets) > 1:
+            await officers.reply(unit.chat_id, unit.officers[0], tickets[1].id,
+                                 "Sudah kami jawab lewat DM, data penerima sedang dicek dinsos setempat.")
+            await officers.press(unit.chat_id, unit.officers[0], tickets[1].id, "done")
+            done.append(f"{unit_key}: tiket #{tickets[1].id} dijawab dan diselesaikan")
+    return done
+
+
+def transcript(fake_telegram: Any, titles: dict[int, str], out: TextIO) -> None:
+    """What each Telegram chat saw, group by group."""
+    for chat_id, title in titles.items():
+        messages = fake_telegram.messages(chat_id)
+        if not messages:
+            continue
+        out.write(f"\n━━━ {title} ({chat_id}) — {len(messages)} pesan ━━━\n")
+        for message in messages:
+            text = re.sub(r"\n{2,}", "\n", (message.text or f"[{message.kind}]").strip())
+            lines = text.splitlines()
+            shown = lines[:6] + (["  …"] if len(lines) > 6 else [])
+            buttons = [b["text"] for row in message.buttons for b in row]
+            edited = " (diedit)" if message.edited else ""
+            out.write("  ▸ " + "\n    ".join(shown) + edited + "\n")
+            if buttons:
+                out.write("    [" + "] [".join(buttons[:8]) + ("] …" if len(buttons) > 8 else "]") + "\n")
+
+
+async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: int = 8765,
+                   workdir: Path | None = None) -> dict[str, Any]:
+    instagram_server, telegram_server = _fakes()
+    from bot import reminders
+    from bot.config import load_settings
+    from bot.runner import build_runtime, serve
+    from classifiers.pipeline import load_classifier
+
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="triage-demo-"))
+    clock = SimClock(DAY + timedelta(hours=10, minutes=5))  # 17:05 WIB: the day's messages are in
+    summary: dict[str, Any] = {}
+    with instagram_server.FakeInstagram() as fake_ig, telegram_server.FakeTelegram(BOT_TOKEN) as fake_tg:
+        settings = load_settings(_env(fake_ig.url, fake_tg.base_url.removesuffix("/bot"), tmp / "demo.db"))
+        routing = settings.routing
+        for key, acc in routing.accounts.items():
+            fake_ig.add_account(acc.instagram_user_id, key, TOKENS[key])
+        fake_ig.set_clock(clock.now.astimezone(timezone.utc))
+        summary["messages"] = seed_instagram(fake_ig, routing)
+        titles = setup_telegram(fake_tg, routing)
+        out.write(f"Demo: {summary['messages']} komentar dan DM hari ini untuk {len(routing.accounts)} akun; "
+                  "memuat model klasifikasi…\n")
+        classifier = load_classifier(routing.account_rules())
+        runtime = build_runtime(settings, classifier=classifier, clock=clock)
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(runtime, stop))
+        web = None
+        if serve_web:
+            from bot.demo_web import demo_web_app, serve_demo_web
+
+            web = await serve_demo_web(demo_web_app(fake_tg, titles), port=port)
+            out.write(f"Halaman demo: http://127.0.0.1:{port}/ (Ctrl-C untuk berhenti)\n")
+        try:
+            made = await runtime.poll_once()
+            summary["tickets"] = len(made)
+            out.write(f"{len(made)} tiket dibuat; meneruskan ke grup Telegram…\n")
+            await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=40)
+            summary["actions"] = await act_as_officers(runtime, fake_tg, routing)
+            for label, moment in (("Rabu 10:00", DAY + timedelta(days=2, hours=3)),
+                                  ("Kamis 16:30", DAY + timedelta(days=3, hours=9, minutes=30))):
+                clock.now = moment
+                notices = await runtime.sweep(reminders.sweep, moment)
+                out.write(f"Jam dimajukan ke {label} WIB: {len(notices)} pengingat/eskalasi\n")
+                await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=20)
+            summary["digest"] = await _send_digest(runtime, settings, clock)
+            await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=20)
+            if serve_web:
+                await stop.wait()
+        finally:
+            stop.set()
+            await task
+            if web is not None:
+                await web.cleanup()
+        transcript(fake_tg, titles, out)
+    return summary
+
+
+async def _send_digest(runtime: Any, settings: Any, clock: SimClock) -> str:
+    """The supervisor's morning digest, Friday 07:30."""
+    clock.now = DAY + timedelta(days=4, minutes=30)
+    from bot import digest_job
+
+    return str(await runtime.sweep(digest_job.send_digest, clock.now))
+
+
+def main(serve_web: bool = False, port: int = 8765) -> int:
+    try:
+        asyncio.run(run_demo(serve_web=serve_web, port=port))
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,111 @@
+"""Delivery that loses nothing: 429 storms, restarts mid-delivery, bursts, migrated groups."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.runner import Runtime, build_runtime, serve
+from tests.fakes.instagram_server import FakeInstagram
+from tests.fakes.telegram_server import FakeTelegram
+from tests.test_telegram_workflow import LIMITS, LINJAMSOS, MEDIA, classifier  # noqa: F401 (fixture)
+
+KEMENSOS = "17841400000000001"
+SHOWN = re.compile(r"^t:(\d+):(?:ack|open|fix)$")
+
+
+def seed_burst(fake: FakeInstagram, count: int) -> None:
+    now = datetime.now(timezone.utc)
+    fake.set_clock(now)
+    post = fake.add_media(KEMENSOS, caption="Pencairan PKH", timestamp=now - timedelta(hours=1))
+    for i in range(count):
+        fake.add_comment(post, f"PKH saya belum cair min, tolong dicek ya ({i})", f"warga{i}",
+                         timestamp=now - timedelta(seconds=i))
+
+
+def shown_tickets(fake: FakeTelegram, chat: int) -> Counter[int]:
+    """Ticket ids visible in a chat, from their buttons (a full message or a batch line)."""
+    seen: Counter[int] = Counter()
+    for message in fake.messages(chat):
+        ids = {int(m.group(1)) for d in message.callback_data if (m := SHOWN.match(d))}
+        seen.update(ids)
+    return seen
+
+
+async def start(settings: Settings, classifier: Any) -> tuple[Runtime, asyncio.Event, asyncio.Task[None]]:
+    runtime = build_runtime(settings, classifier=classifier, limits=LIMITS)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(runtime, stop))
+    await asyncio.sleep(0.2)
+    return runtime, stop, task
+
+
+async def test_a_429_storm_loses_nothing_and_shows_nothing_twice(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
+    seed_burst(fake_instagram, 12)
+    fake_telegram.inject_flood("sendMessage", retry_after=1, times=6)
+    runtime, stop, task = await start(settings, classifier)
+    made = await runtime.poll_once()
+    assert len(made) == 12
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, LINJAMSOS)) == 12, timeout=30)
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, MEDIA)) == 12, timeout=30)
+    stop.set()
+    await task
+    assert fake_telegram.flood_errors() == 6  # only the injected ones: the bot waited as told
+    for chat in (LINJAMSOS, MEDIA):
+        assert max(shown_tickets(fake_telegram, chat).values()) == 1
+
+
+async def test_a_restart_mid_delivery_resumes_where_it_stopped(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
+    seed_burst(fake_instagram, 15)
+    runtime, stop, task = await start(settings, classifier)
+    await runtime.poll_once()
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, LINJAMSOS)) >= 3, timeout=20)
+    stop.set()  # SIGTERM in production: the send in flight finishes, the rest stays queued
+    await task
+    halfway = len(shown_tickets(fake_telegram, LINJAMSOS)) + len(shown_tickets(fake_telegram, MEDIA))
+    assert halfway < 30
+    runtime, stop, task = await start(settings, classifier)
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, LINJAMSOS)) == 15, timeout=30)
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, MEDIA)) == 15, timeout=30)
+    stop.set()
+    await task
+    for chat in (LINJAMSOS, MEDIA):
+        assert max(shown_tickets(fake_telegram, chat).values()) == 1
+    assert runtime.store.due_outbox(datetime.now(timezone.utc) + timedelta(days=1)) == []
+
+
+@pytest.mark.slow
+async def test_a_burst_of_2000_comments_reaches_one_group_without_a_single_429(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
+    seed_burst(fake_instagram, 2000)
+    runtime, stop, task = await start(settings, classifier)
+    made = await runtime.poll_once()
+    assert len(made) == 2000
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, LINJAMSOS)) == 2000, timeout=120)
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, MEDIA)) == 2000, timeout=120)
+    stop.set()
+    await task
+    assert fake_telegram.flood_errors() == 0
+    assert any("tiket baru" in (m.text or "") for m in fake_telegram.messages(LINJAMSOS))
+    assert len(fake_telegram.messages(LINJAMSOS)) <= 2000 // 20 + 1
+
+
+async def test_a_group_that_became_a_supergroup_is_followed(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
+    new_id = -1002000000101
+    fake_telegram.migrate_chat(LINJAMSOS, new_id)
+    seed_burst(fake_instagram, 2)
+    runtime, stop, task = await start(settings, classifier)
+    await runtime.poll_once()
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, new_id)) == 2, timeout=20)
+    stop.set()
+    await task
+    assert runtime.store.chat_alias(LINJAMSOS) == new_id
