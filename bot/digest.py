@@ -179,11 +179,14 @@ class WorkingClock:
         self._days: dict[int, tuple[float, bool]] = {}
         self._low = self._high = 0
 
-    def hours(self, start: str | datetime, end: str | datetime) -> float:
-        """Working hours from start to end (stored ISO text or aware datetimes); negative if end is earlier."""
-        return (self._position(end) - self._position(start)) / 3600
+    def hours(self, start: str | datetime | float, end: str | datetime) -> float:
+        """Working hours from start to end (stored ISO text, aware datetimes, or a position
+        from `position`); negative if end is earlier."""
+        begin = start if isinstance(start, float) else self.position(start)
+        return (self.position(end) - begin) / 3600
 
-    def _position(self, moment: str | datetime) -> float:
+    def position(self, moment: str | datetime) -> float:
+        """Working seconds from an arbitrary origin to `moment`."""
         when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
         offset = when.astimezone(self.calendar.zone).utcoffset()
         if offset is None or when.tzinfo is None:

@@ -212,12 +212,13 @@ def tally_month(rows: Iterable[Sequence[object]], now: datetime,
         t.open += status == OPEN
         t.acknowledged += status == ACKNOWLEDGED
         t.resolved += status == RESOLVED
+        came = clock.position(str(received))
         if acked is not None:
-            t.ack_hours.append(clock.hours(str(received), str(acked)))
+            t.ack_hours.append(clock.hours(came, str(acked)))
         if done is not None:
             t.due += 1
             t.on_time += due is None or str(done) <= str(due)
-            t.resolve_hours.append(clock.hours(str(received), str(done)))
+            t.resolve_hours.append(clock.hours(came, str(done)))
         elif status in ACTIVE_STATUSES and due is not None and str(due) < stamp:
             t.due += 1
             t.overdue_open += 1
