@@ -26,6 +26,7 @@ from telegram.ext import (
 )
 
 from bot import telegram_ui as ui
+from bot.answers import Answers, DraftView
 from bot.config import Settings
 from bot.delivery import Deliverer, Limits, keyboard
 from bot.service import Actor, TicketService
@@ -47,6 +48,24 @@ class Services:
     def __post_init__(self) -> None:
         self.tickets = TicketService(self.store, self.settings.routing, self.clock)
         self.renderer = TicketRenderer(self.store, self.settings, self.clock)
+        self._instagram: dict[str, Any] = {}
+        self.answers = Answers(self.store, self.settings.routing, self.tickets, self.instagram, self.clock)
+
+    async def instagram(self, account: str) -> Any:
+        """One long-lived Instagram client per account, opened on first use."""
+        if account not in self._instagram:
+            from bot.instagram import InstagramClient
+
+            acc = self.settings.routing.accounts[account]
+            self._instagram[account] = InstagramClient(
+                access_token=self.settings.instagram_token(account), ig_user_id=acc.instagram_user_id,
+                base_url=self.settings.instagram_graph_url)
+        return self._instagram[account]
+
+    async def aclose(self) -> None:
+        for client in self._instagram.values():
+            await client.aclose()
+        self._instagram.clear()
 
 
 class TicketRenderer:
@@ -105,7 +124,9 @@ def build_application(settings: Settings, services: Services) -> Application:  #
     app.add_handler(CommandHandler(["tiket"], _cmd_ticket))
     app.add_handler(CommandHandler(["cari"], _cmd_search))
     app.add_handler(CommandHandler(["spam"], _cmd_spam))
+    app.add_handler(CommandHandler(["templat"], _cmd_templates))
     app.add_handler(CommandHandler(["bantuan", "start", "help"], _cmd_help))
+    app.add_handler(CallbackQueryHandler(_on_answer_button, pattern=r"^a:"))
     app.add_handler(CallbackQueryHandler(_on_button))
     app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, _on_reply))
     app.add_error_handler(_on_error)
@@ -351,6 +372,12 @@ async def _act(update: Update, services: Services, actor: Actor, cb: ui.Callback
         return ui.action_toast(cb.action, ticket_id=tid)
     elif cb.action == "open":
         tickets.open_single(actor, tid)
+    elif cb.action == "answer":
+        ticket = tickets.load(actor, tid)
+        from bot.workflow import check_may_act
+
+        check_may_act(services.settings.routing, actor.person, ticket)
+        return ui.action_toast("answer", ticket_id=tid)
     else:
         raise Refused(ui.refusal("unknown"))
     await _redraw(update, services, tid)
@@ -395,21 +422,118 @@ async def _show(update: Update, rendered: ui.Rendered) -> None:
 
 
 async def _on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A reply to a ticket message is the answer given: kept as the ticket's note."""
+    """A reply to a ticket message is a drafted answer (or, starting with "catatan:", a note);
+    a reply to a draft in the media team's group is its revised text."""
     message = update.effective_message
     services, actor = _services(context), _actor(update, context)
     if message is None or actor is None or message.reply_to_message is None:
         return
-    ticket_id = services.store.ticket_for_message(message.chat.id, message.reply_to_message.message_id)
-    if ticket_id is None:
-        return
+    replied_to, text = message.reply_to_message.message_id, (message.text or "").strip()
     try:
-        text = services.tickets.add_note(actor, ticket_id, message.text or "")
+        draft_id = services.store.draft_for_message(message.chat.id, replied_to)
+        if draft_id is not None:
+            view = services.answers.revise(actor, draft_id, text)
+            await message.reply_html(view.text, reply_markup=_keyboard(view))
+            return
+        ticket_id = services.store.ticket_for_message(message.chat.id, replied_to)
+        if ticket_id is None:
+            return
+        if text.lower().startswith("catatan:"):
+            answer = services.tickets.add_note(actor, ticket_id, text.split(":", 1)[1])
+        else:
+            services.answers.draft(actor, ticket_id, text)
+            answer = f"Draf jawaban tiket #{ticket_id} diteruskan ke tim media untuk disetujui."
     except Refused as err:
         await _refuse_command(update, str(err))
         return
-    await message.reply_text(text)
+    await message.reply_text(answer)
     services_wake(context)
+
+
+def _keyboard(view: DraftView) -> Any:
+    return keyboard([[ui.Button(text, data) for text, data in row] for row in view.buttons])
+
+
+async def _on_answer_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Kirim / Ubah on a draft; Tampilkan / Sembunyikan on hidden spam."""
+    query = update.callback_query
+    services, actor = _services(context), _actor(update, context)
+    if query is None:
+        return
+    parts = (query.data or "").split(":")
+    if actor is None or len(parts) != 3 or not parts[1].isdigit():
+        await query.answer(ui.refusal("unknown"))
+        return
+    target, action = int(parts[1]), parts[2]
+    try:
+        if action == "send":
+            await query.answer("Mengirim ke Instagram…")
+            view = await services.answers.send(actor, target)
+            await query.edit_message_text(view.text, parse_mode="HTML", reply_markup=_keyboard(view))
+            services_wake(context)
+            return
+        if action == "edit":
+            if "media" not in actor.person.roles:
+                raise Refused("Maaf, hanya tim media yang dapat mengubah draf jawaban.")
+            await query.answer("Balas (reply) pesan draf ini dengan teks jawaban yang baru.", show_alert=True)
+            return
+        if action in ("hide", "unhide"):
+            toast = await services.answers.set_hidden(actor, target, action == "hide")
+            ticket = services.store.ticket(target)
+            if ticket is not None:
+                from bot.answers import spam_hidden_view
+
+                view = spam_hidden_view(ticket, action == "hide")
+                await query.edit_message_text(view.text, parse_mode="HTML", reply_markup=_keyboard(view))
+            await query.answer(toast[:200])
+            return
+        raise Refused(ui.refusal("unknown"))
+    except Refused as err:
+        log.info("refused %s from user %s: %s", query.data, actor.person.user_id, err)
+        try:
+            await query.answer(str(err)[:200], show_alert=True)
+        except BadRequest:  # already answered ("Mengirim…"): say it in the chat instead
+            if query.message is not None:
+                await context.bot.send_message(query.message.chat.id, str(err))
+
+
+async def _cmd_templates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/templat: this unit's standard answers; /templat ID drafts one for ticket ID."""
+    services, actor = _services(context), _actor(update, context)
+    if actor is None:
+        return
+    routing = services.settings.routing
+    units = sorted(actor.scope.units) if not actor.scope.sees_everything else [
+        (a, u) for a, acc in routing.accounts.items() for u in acc.units]
+    templates = [(a, u, name, text) for a, u in units for name, text in routing.accounts[a].units[u].templates.items()]
+    args = context.args or []
+    if len(args) >= 2 and args[0].lstrip("#").isdigit() and args[1].isdigit():
+        ticket_id, index = int(args[0].lstrip("#")), int(args[1]) - 1
+        try:
+            ticket = services.tickets.load(actor, ticket_id)
+            own = [t for t in templates if (t[0], t[1]) == (ticket.account, ticket.unit)]
+            if not 0 <= index < len(own):
+                raise Refused("Nomor templat tidak ada. Ketik /templat untuk melihat daftarnya.")
+            services.answers.draft(actor, ticket_id, own[index][3])
+        except Refused as err:
+            await _refuse_command(update, str(err))
+            return
+        await _reply(update, ui.Rendered(f"Draf jawaban baku untuk tiket #{ticket_id} diteruskan ke tim media."))
+        services_wake(context)
+        return
+    if not templates:
+        await _reply(update, ui.Rendered("Belum ada jawaban baku untuk unit ini. Tim media dapat menambahkannya "
+                                         "di routing.yaml (bagian <code>templates</code> unit)."))
+        return
+    lines = ["<b>Jawaban baku</b> — pakai dengan <code>/templat ID NOMOR</code>, misalnya <code>/templat 123 1</code>:"]
+    current = None
+    for a, u, name, text in templates:
+        if (a, u) != current:
+            current, number = (a, u), 0
+            lines.append(f"\n<b>{html.escape(routing.accounts[a].units[u].name)}</b>")
+        number += 1
+        lines.append(f"{number}. <b>{html.escape(name)}</b>: {html.escape(text[:300])}")
+    await _reply(update, ui.Rendered("\n".join(lines)[:4000]))
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,7 +1,7 @@
 """Every chart of the digest and the monthly report, drawn with matplotlib's Agg and PDF backends.
 
 No pyplot and no display: figures are plain `Figure` objects, so this runs on
-a server, in threads and in tests. Fonts, number formats and labels are fixed
+a server without a screen and in tests. Fonts, number formats and labels are fixed
 here (DejaVu Sans ships with matplotlib; month and day names come from
 bot.digest), so the output does not depend on the system locale.
 """

@@ -95,6 +95,7 @@ class UnitConfig(_Model):
     chat_id: int
     officers: tuple[int, ...] = ()
     keywords: tuple[str, ...] = ()
+    templates: dict[str, str] = {}  # name -> standard ("normatif") answer text, offered by /templat
 
     @field_validator("keywords")
     @classmethod

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import jobs
+from bot.answers import hide_new_spam
 from bot.app import Services, build_application, make_deliverer
 from bot.config import Settings
 from bot.delivery import Limits
@@ -50,6 +51,7 @@ class Runtime:
                     log.info("poll %s: %s new, %s calls", account, report.new_messages, report.calls)
             made = await jobs.triage_pending(self.settings, self.store, self.classifier, now=now,
                                              destinations=jobs.ticket_destinations(self.settings))
+            await hide_new_spam(self.store, self.settings.routing, made, self.services.instagram, now=now)
             jobs.deliver_alerts(self.settings, self.store, now=now)
             self.deliverer.wake.set()
             return made
@@ -104,6 +106,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event,
             stop.set()
             await sender
             await runtime.app.stop()
+            await runtime.services.aclose()
     runtime.store.close()
 
 

@@ -91,7 +91,7 @@ class TicketService:
         note = note.strip()[:500]
         changes = {"resolution_note": note}
         self.store.update_ticket(ticket.id, changes, actor=actor.tag, kind="note", now=self.clock(),
-                                 enqueue=self._edits(ticket.id))
+                                 enqueue=self.edits(ticket.id))
         return f"Catatan untuk tiket #{ticket_id} disimpan."
 
     def correct(self, actor: Actor, ticket_id: int, labels: Sequence[str], unit: str | None) -> str:
@@ -132,7 +132,7 @@ class TicketService:
         return [t for t in tickets if actor.scope.sees_everything or (t.account, t.unit or "") in actor.scope.units]
 
     def _apply(self, ticket: Ticket, actor: Actor, change: Change) -> None:
-        enqueue: list[tuple[object, ...]] = list(self._edits(ticket.id))
+        enqueue: list[tuple[object, ...]] = list(self.edits(ticket.id))
         for unit in change.notify_units:
             round_ = len(self.store.ticket_events(ticket.id))
             enqueue += ticket_destinations(self.routing, ticket.id, ticket.account, unit, round_=round_)
@@ -142,7 +142,7 @@ class TicketService:
         if not applied:
             raise Refused(f"Tiket #{ticket.id} baru saja diubah orang lain; coba lagi.")
 
-    def _edits(self, ticket_id: int) -> list[tuple[object, ...]]:
+    def edits(self, ticket_id: int) -> list[tuple[object, ...]]:
         """One edit per message already showing the ticket; a message not sent yet
         will show the new state anyway when it goes out."""
         count = len(self.store.ticket_events(ticket_id))

@@ -394,6 +394,43 @@ class Store:
             yield {"id": f"fb-{row['message_id']}", "account": row["account"], "channel": row["channel"],
                    "text": row["text"], "labels": json.loads(row["labels"]), "unit": row["unit"], "lang": None}
 
+    # -- answer drafts -------------------------------------------------------
+
+    def add_draft(self, ticket_id: int, text: str, author: int, *, now: datetime,
+                  chat_id: int, payload_for: Callable[[int], Mapping[str, Any]]) -> int:
+        """A drafted answer and its message to the media team, in one transaction."""
+        stamp = iso(now)
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO drafts (ticket_id, text, author, created_at, updated_at, status) VALUES (?,?,?,?,?, 'pending')",
+                [ticket_id, text, author, stamp, stamp])
+            draft_id = int(cursor.lastrowid or 0)
+            self._add_event(ticket_id, stamp, str(author), "drafted", {"draft_id": draft_id})
+            self._enqueue(f"draft:{draft_id}", chat_id, "text", ticket_id, payload_for(draft_id), stamp)
+        return draft_id
+
+    def draft(self, draft_id: int) -> dict[str, Any] | None:
+        rows = _dicts(self.db.execute("SELECT * FROM drafts WHERE id = ?", [draft_id]))
+        return rows[0] if rows else None
+
+    def update_draft(self, draft_id: int, changes: Mapping[str, Any], *, now: datetime,
+                     expect_status: Sequence[str] = ()) -> bool:
+        columns = dict(changes, updated_at=iso(now))
+        sql = f"UPDATE drafts SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
+        params = [_column_value(v) for v in columns.values()] + [draft_id]
+        if expect_status:
+            sql += f" AND status IN ({','.join('?' * len(expect_status))})"
+            params += list(expect_status)
+        return bool(self.db.execute(sql, params).rowcount)
+
+    def draft_for_message(self, chat_id: int, telegram_message_id: int) -> int | None:
+        ids = {chat_id, self.chat_alias_reverse(chat_id)}
+        marks = ",".join("?" * len(ids))
+        row = self.db.execute(
+            f"SELECT key FROM outbox WHERE telegram_message_id = ? AND chat_id IN ({marks}) AND key LIKE 'draft:%'",
+            [telegram_message_id, *ids]).fetchone()
+        return int(row[0].split(":")[1]) if row else None
+
     # -- outbox --------------------------------------------------------------
 
     def enqueue(self, key: str, chat_id: int, kind: str, *, now: datetime, ticket_id: int | None = None,

@@ -29,6 +29,7 @@ Callback data (at most 64 bytes; the server checks every field again):
     t:<id>:reveal                 Lihat data pribadi
     t:<id>:hide                   Sembunyikan data pribadi
     t:<id>:open                   Buka #id (batch, queue, lists): show the ticket
+    t:<id>:answer                 Jawab: how to draft an answer (reply to the ticket message)
 
 <codes> are label letters in this order: c=complaint, q=question, n=negative,
 s=spam ("" for none); <sel> is "<codes>.<unit>" ("cq.pfm", "s.", ".humas").
@@ -82,10 +83,11 @@ COMMANDS: Mapping[str, str] = {
     "tiket": "Rincian dan riwayat satu tiket, misalnya /tiket 123",
     "cari": "Cari tiket menurut isi pesannya, misalnya /cari bansos",
     "spam": "Daftar pesan yang ditandai spam",
+    "templat": "Jawaban baku unit ini, misalnya /templat 123 untuk tiket #123",
     "bantuan": "Panduan singkat perintah dan tombol",
 }
 
-COMMAND_USAGE: Mapping[str, str] = {"tiket": "/tiket ID", "cari": "/cari TEKS"}
+COMMAND_USAGE: Mapping[str, str] = {"tiket": "/tiket ID", "cari": "/cari TEKS", "templat": "/templat [ID]"}
 
 _DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
@@ -149,7 +151,7 @@ class Callback:
         return self.labels, self.unit
 
 
-_PLAIN_ACTIONS = frozenset({"ack", "done", "fix", "cancel", "reveal", "hide", "open"})
+_PLAIN_ACTIONS = frozenset({"ack", "done", "fix", "cancel", "reveal", "hide", "open", "answer"})
 _KEY = re.compile(r"[a-z][a-z0-9_]*")
 _CODES = re.compile(r"[cqns]*")
 _SEL = re.compile(r"([cqns]*)\.((?:[a-z][a-z0-9_]*)?)")
@@ -404,10 +406,11 @@ def ticket_buttons(
     t = ticket.id
     if ticket.status == OPEN:
         rows = [[Button("Terima", callback_data(t, "ack")), Button("Alihkan", callback_data(t, "move"))],
-                [Button("Selesai", callback_data(t, "done")), Button("Koreksi", callback_data(t, "fix"))]]
-    elif ticket.status == ACKNOWLEDGED:
-        rows = [[Button("Alihkan", callback_data(t, "move")), Button("Selesai", callback_data(t, "done"))],
+                [Button("Jawab", callback_data(t, "answer")), Button("Selesai", callback_data(t, "done"))],
                 [Button("Koreksi", callback_data(t, "fix"))]]
+    elif ticket.status == ACKNOWLEDGED:
+        rows = [[Button("Jawab", callback_data(t, "answer")), Button("Alihkan", callback_data(t, "move"))],
+                [Button("Selesai", callback_data(t, "done")), Button("Koreksi", callback_data(t, "fix"))]]
     else:
         return [[Button("Koreksi", callback_data(t, "fix"))]]
     if pii and show_reveal:
@@ -725,6 +728,7 @@ _BUTTON_HELP = (
     "<b>Tombol pada tiket</b>\n"
     "Terima — tandai bahwa Anda menangani tiket ini\n"
     "Alihkan — pindahkan ke unit yang lebih tepat\n"
+    "Jawab — balas (reply) pesan tiket dengan teks jawaban; tim media menyetujui lalu bot mengirimnya ke Instagram\n"
     "Selesai — tandai tiket sudah dijawab di Instagram\n"
     "Koreksi — perbaiki label atau unit bila bot keliru; masukan ini membantu bot belajar\n"
     "Lihat data pribadi — tampilkan NIK, nomor HP dan data lain yang disamarkan; gunakan seperlunya"
@@ -801,6 +805,7 @@ def action_toast(action: str, *, ticket_id: int, unit_name: str | None = None) -
         "hide": "Data pribadi disamarkan kembali.",
         "cancel": "Dibatalkan.",
         "open": f"Membuka tiket {t}…",
+        "answer": f"Balas (reply) pesan tiket {t} dengan teks jawaban; draf akan diteruskan ke tim media.",
     }
     return _cap(texts.get(action, "Berhasil."))
 

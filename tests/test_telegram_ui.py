@@ -218,12 +218,12 @@ def test_small_batch_shows_all_with_deadlines() -> None:
 
 
 def test_buttons_per_status() -> None:
-    assert [b.text for b in all_buttons(render_ticket(make_ticket()))] == ["Terima", "Alihkan", "Selesai", "Koreksi"]
-    assert [b.text for b in all_buttons(render_ticket(make_ticket(**ACKED)))] == ["Alihkan", "Selesai", "Koreksi"]
+    assert [b.text for b in all_buttons(render_ticket(make_ticket()))] == ["Terima", "Alihkan", "Jawab", "Selesai", "Koreksi"]
+    assert [b.text for b in all_buttons(render_ticket(make_ticket(**ACKED)))] == ["Jawab", "Alihkan", "Selesai", "Koreksi"]
     assert [b.text for b in all_buttons(render_ticket(make_ticket(**RESOLVED_BY)))] == ["Koreksi"]
     spam = make_ticket(status=SPAM, labels=("spam",), unit=None, deadline=None)
     assert callbacks(render_ticket(spam, unit_name=None)) == ["t:123:fix"]
-    assert callbacks(render_ticket(make_ticket())) == ["t:123:ack", "t:123:move", "t:123:done", "t:123:fix"]
+    assert callbacks(render_ticket(make_ticket())) == ["t:123:ack", "t:123:move", "t:123:answer", "t:123:done", "t:123:fix"]
 
 
 def test_mirror_has_the_same_buttons() -> None:
@@ -462,11 +462,11 @@ def test_empty_results() -> None:
 def test_help_lists_every_command_and_button(role: str) -> None:
     text = ui.help_text(role).text
     check_html(text)
-    for usage in ["/antrian", "/tiket ID", "/cari TEKS", "/spam", "/bantuan"]:
+    for usage in ["/antrian", "/tiket ID", "/cari TEKS", "/spam", "/templat [ID]", "/bantuan"]:
         assert usage in text
-    for button in ["Terima", "Alihkan", "Selesai", "Koreksi", "Lihat data pribadi"]:
+    for button in ["Terima", "Alihkan", "Jawab", "Selesai", "Koreksi", "Lihat data pribadi"]:
         assert f"{button} —" in text
-    assert [name for name, _ in ui.bot_commands()] == ["antrian", "tiket", "cari", "spam", "bantuan"]
+    assert [name for name, _ in ui.bot_commands()] == ["antrian", "tiket", "cari", "spam", "templat", "bantuan"]
 
 
 def test_help_differs_per_role() -> None:

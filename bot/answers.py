@@ -1,0 +1,202 @@
+"""Answering on Instagram from Telegram, and hiding spam.
+
+An officer's reply to a ticket becomes a draft; the ministry's voice on
+Instagram is the media team's, so the draft goes to their group with *Kirim*
+and *Ubah*. *Kirim* posts it (a reply under the comment, or a DM within the
+messaging window) and resolves the ticket with the answer and its approver.
+A failure is shown with its reason and can be sent again.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Mapping
+
+from bot.config import RoutingConfig
+from bot.instagram import InstagramClient, InstagramError, MessagingWindowClosed, PermissionDenied, TokenInvalid
+from bot.service import Actor, TicketService
+from bot.store import Store, Ticket
+from bot.triage import ACTIVE_STATUSES, RESOLVED
+from bot.workflow import MEDIA, Refused, check_may_act
+
+log = logging.getLogger(__name__)
+
+DM_LIMIT, COMMENT_LIMIT = 1000, 2200  # characters Instagram accepts in a DM and in a comment
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+ClientFor = Callable[[str], Awaitable[InstagramClient]]
+
+
+@dataclass(frozen=True)
+class DraftView:
+    text: str
+    buttons: tuple[tuple[tuple[str, str], ...], ...]
+
+
+def draft_view(draft: Mapping[str, Any], ticket: Ticket, author: str, approver: str | None = None) -> DraftView:
+    """The draft as the media team sees it (HTML), with the buttons its state allows."""
+    channel = "balasan komentar" if ticket.channel == "comment" else "DM"
+    head = f"✍️ <b>Draf jawaban tiket #{ticket.id}</b> ({channel}) dari {html.escape(author)}"
+    quote = html.escape(ticket.text[:200] + ("…" if len(ticket.text) > 200 else ""))
+    lines = [head, f"Pesan warga: <i>{quote}</i>", f"<blockquote>{html.escape(draft['text'])}</blockquote>"]
+    d = draft["id"]
+    if draft["status"] == SENT:
+        lines.append(f"✅ Terkirim ke Instagram oleh {html.escape(approver or 'tim media')}.")
+        return DraftView("\n".join(lines), ())
+    if draft["status"] == FAILED:
+        lines.append(f"❌ Gagal dikirim: {html.escape(draft['error'] or 'alasan tidak diketahui')}")
+        return DraftView("\n".join(lines), ((("Coba kirim lagi", f"a:{d}:send"), ("Ubah", f"a:{d}:edit")),))
+    lines.append("Tekan Kirim untuk memublikasikan, atau Ubah lalu balas pesan ini dengan teks pengganti.")
+    return DraftView("\n".join(lines), ((("Kirim", f"a:{d}:send"), ("Ubah", f"a:{d}:edit")),))
+
+
+class Answers:
+    def __init__(self, store: Store, routing: RoutingConfig, tickets: TicketService,
+                 client_for: ClientFor, clock: Callable[[], datetime]):
+        self.store, self.routing, self.tickets, self.client_for, self.clock = store, routing, tickets, client_for, clock
+
+    def _view(self, draft_id: int) -> DraftView:
+        draft = self.store.draft(draft_id)
+        assert draft is not None
+        ticket = self.store.ticket(draft["ticket_id"])
+        assert ticket is not None
+        author = self.store.person_name(draft["author"]) or str(draft["author"])
+        return draft_view(draft, ticket, author, self.store.person_name(draft["approved_by"]))
+
+    def draft(self, actor: Actor, ticket_id: int, text: str) -> int:
+        """An officer's answer, sent to the media team for approval."""
+        ticket = self.tickets.load(actor, ticket_id)
+        check_may_act(self.routing, actor.person, ticket)
+        if ticket.status not in ACTIVE_STATUSES:
+            raise Refused(f"Tiket #{ticket.id} sudah selesai; jawaban baru tidak dikirim.")
+        text = text.strip()
+        limit = DM_LIMIT if ticket.channel == "dm" else COMMENT_LIMIT
+        if not text:
+            raise Refused("Jawaban kosong. Tulis teks jawabannya sebagai balasan pesan tiket.")
+        if len(text) > limit:
+            raise Refused(f"Jawaban terlalu panjang ({len(text)} karakter); Instagram menerima paling banyak {limit}.")
+
+        def payload(draft_id: int) -> dict[str, Any]:
+            view = draft_view({"id": draft_id, "text": text, "status": PENDING, "error": None}, ticket, actor.name)
+            return {"text": view.text, "buttons": view.buttons}
+
+        return self.store.add_draft(ticket.id, text, actor.person.user_id, now=self.clock(),
+                                    chat_id=self.routing.media_team.chat_id, payload_for=payload)
+
+    def revise(self, actor: Actor, draft_id: int, text: str) -> DraftView:
+        self._media_only(actor)
+        if not text.strip():
+            raise Refused("Teks pengganti kosong.")
+        if not self.store.update_draft(draft_id, {"text": text.strip(), "status": PENDING, "error": None},
+                                       now=self.clock(), expect_status=(PENDING, FAILED)):
+            raise Refused("Draf ini sudah terkirim dan tidak bisa diubah lagi.")
+        return self._view(draft_id)
+
+    async def send(self, actor: Actor, draft_id: int) -> DraftView:
+        """Post the approved answer on Instagram and resolve the ticket; a failure is kept and shown."""
+        self._media_only(actor)
+        draft = self.store.draft(draft_id)
+        if draft is None:
+            raise Refused("Draf tidak ditemukan.")
+        if draft["status"] == SENT:
+            raise Refused("Draf ini sudah terkirim.")
+        ticket = self.store.ticket(draft["ticket_id"])
+        assert ticket is not None
+        message = self.store.message(ticket.message_id)
+        assert message is not None
+        try:
+            posted = await self._post(ticket, message.parent_id, message.author_id, message.author_username, draft["text"])
+        except InstagramError as err:
+            reason = failure_reason(err)
+            self.store.update_draft(draft_id, {"status": FAILED, "error": reason, "approved_by": actor.person.user_id},
+                                    now=self.clock())
+            self.store.add_event(ticket.id, actor=actor.tag, kind="answer_failed", now=self.clock(),
+                                 detail={"draft_id": draft_id, "error": reason})
+            return self._view(draft_id)
+        now = self.clock()
+        self.store.update_draft(draft_id, {"status": SENT, "approved_by": actor.person.user_id, "sent_at": now,
+                                           "instagram_id": posted, "error": None}, now=now)
+        self.store.update_ticket(
+            ticket.id, {"status": RESOLVED, "resolved_by": actor.person.user_id, "resolved_at": now,
+                        "resolution_note": draft["text"][:500]},
+            actor=actor.tag, kind="answered", now=now, detail={"draft_id": draft_id, "instagram_id": posted},
+            enqueue=self.tickets.edits(ticket.id))
+        return self._view(draft_id)
+
+    async def _post(self, ticket: Ticket, parent_id: str | None, author_id: str | None,
+                    author_username: str | None, text: str) -> str:
+        client = await self.client_for(ticket.account)
+        if ticket.channel == "dm":
+            if not author_id:
+                raise InstagramError("pengirim DM tidak diketahui", code=100)
+            return await client.send_dm(author_id, text)
+        if parent_id:  # Instagram threads are one level deep: answer under the top comment, naming the author
+            prefix = f"@{author_username} " if author_username and not text.startswith("@") else ""
+            return await client.reply_to_comment(parent_id, prefix + text)
+        return await client.reply_to_comment(ticket.message_id, text)
+
+    def _media_only(self, actor: Actor) -> None:
+        if MEDIA not in actor.person.roles:
+            raise Refused("Maaf, hanya tim media yang dapat menyetujui dan mengirim jawaban ke Instagram.")
+
+    async def set_hidden(self, actor: Actor, ticket_id: int, hidden: bool) -> str:
+        """Hide a spam comment on Instagram, or show it again (media team)."""
+        self._media_only(actor)
+        ticket = self.store.ticket(ticket_id)
+        if ticket is None or ticket.channel != "comment":
+            raise Refused("Hanya komentar yang dapat disembunyikan atau ditampilkan.")
+        client = await self.client_for(ticket.account)
+        try:
+            await client.hide_comment(ticket.message_id, hidden)
+        except InstagramError as err:
+            raise Refused(f"Instagram menolak: {failure_reason(err)}") from None
+        self.store.add_event(ticket.id, actor=actor.tag, kind="hidden" if hidden else "unhidden",
+                             now=self.clock(), detail={})
+        return f"Komentar tiket #{ticket_id} {'disembunyikan' if hidden else 'ditampilkan lagi'} di Instagram."
+
+
+def failure_reason(err: InstagramError) -> str:
+    """Why Instagram refused, in words the media team can act on."""
+    if isinstance(err, MessagingWindowClosed):
+        return ("jendela pesan Instagram sudah tertutup (warga terakhir menulis lebih dari 24 jam lalu). "
+                "Jawab langsung dari aplikasi Instagram, atau tunggu warga menulis lagi.")
+    if isinstance(err, TokenInvalid):
+        return "token Instagram akun ini kedaluwarsa atau dicabut; perbarui tokennya."
+    if isinstance(err, PermissionDenied):
+        return f"izin aplikasi Instagram tidak mencukupi ({err.message})."
+    return f"{err.message} (kode {err.code})" if err.code is not None else err.message
+
+
+def spam_hidden_view(ticket: Ticket, hidden: bool) -> DraftView:
+    """The media team's notice that a spam comment was hidden, with Tampilkan to undo."""
+    quote = html.escape(ticket.text[:150])
+    if hidden:
+        return DraftView(f"🙈 Spam disembunyikan di Instagram (tiket #{ticket.id}, @{html.escape(ticket.author_username or '-')}):\n"
+                         f"<i>{quote}</i>", ((("Tampilkan", f"a:{ticket.id}:unhide"),),))
+    return DraftView(f"👁 Komentar tiket #{ticket.id} ditampilkan lagi:\n<i>{quote}</i>",
+                     ((("Sembunyikan", f"a:{ticket.id}:hide"),),))
+
+
+async def hide_new_spam(store: Store, routing: RoutingConfig, ticket_ids: list[int], client_for: ClientFor,
+                        *, now: datetime) -> int:
+    """For accounts with hide_spam on: hide each new spam comment and tell the media team."""
+    hidden = 0
+    for ticket in (store.ticket(t) for t in ticket_ids):
+        if ticket is None or ticket.status != "spam" or ticket.channel != "comment":
+            continue
+        if not routing.accounts[ticket.account].hide_spam:
+            continue
+        try:
+            await (await client_for(ticket.account)).hide_comment(ticket.message_id, True)
+        except InstagramError as err:
+            store.add_alert("hide_spam", f"Gagal menyembunyikan spam tiket #{ticket.id}: {failure_reason(err)}",
+                            now=now, account=ticket.account)
+            continue
+        store.add_event(ticket.id, actor="system", kind="hidden", now=now, detail={})
+        view = spam_hidden_view(ticket, True)
+        store.enqueue(f"spam-hidden:{ticket.id}", routing.media_team.chat_id, "text", now=now, ticket_id=ticket.id,
+                      payload={"text": view.text, "buttons": view.buttons})
+        hidden += 1
+    return hidden

@@ -1,0 +1,214 @@
+"""A local web page that shows, live, what each Telegram chat of the demo sees.
+
+For newcomers: run the demo against the fake Telegram server and open the page
+in a browser; one card per chat (media team, supervisor, each unit's group)
+shows the bot's messages as they arrive, edited messages marked "(diedit)".
+
+    app = demo_web_app(fake_telegram, {-1001000000001: "Tim Media", ...})
+    runner = await serve_demo_web(app)          # http://127.0.0.1:8765/
+    ...
+    await runner.cleanup()
+
+Routes:
+
+    GET /            the page (bot/demo/page.html); its script polls /api/chats every second
+    GET /api/chats   {"chats": [{"id": -100..., "title": "Tim Media", "messages": [
+                         {"id": 7, "html": "<b>Tiket #3</b> ...", "buttons": [["Terima", "Alihkan"]],
+                          "edited": false, "date": 1767225600, "kind": "text", "file_name": null}]}]}
+
+Chats come in the order of ``chat_titles``; messages oldest first. ``html`` is
+the bot's HTML passed through `sanitize_telegram_html`: only b, i, a (http/https
+links only), blockquote and code survive, everything else is shown as text.
+``buttons`` are the inline keyboard's rows of button labels. ``date`` is a Unix
+time in seconds.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+__all__ = [
+    "ChatSource",
+    "chats_snapshot",
+    "demo_web_app",
+    "sanitize_telegram_html",
+    "serve_demo_web",
+    "served_port",
+]
+
+PAGE_FILE = Path(__file__).with_name("demo") / "page.html"
+ALLOWED_TAGS = frozenset({"b", "i", "a", "blockquote", "code"})
+_LINK_SCHEMES = ("http://", "https://")
+
+
+class ChatMessage(Protocol):
+    """What the page needs of a message (tests.fakes.telegram_server.SentMessage has it)."""
+
+    @property
+    def message_id(self) -> int: ...
+    @property
+    def date(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def html(self) -> str | None: ...
+    @property
+    def edited(self) -> bool: ...
+    @property
+    def buttons(self) -> list[list[dict[str, Any]]]: ...
+    @property
+    def file(self) -> Any: ...
+
+
+class ChatSource(Protocol):
+    """The fake Telegram server, as far as the page is concerned."""
+
+    def messages(self, chat_id: int) -> Sequence[ChatMessage]: ...
+
+
+_SOURCE_KEY: web.AppKey[ChatSource] = web.AppKey("demo_source")
+_TITLES_KEY: web.AppKey[dict[int, str]] = web.AppKey("demo_titles")
+_PAGE_KEY: web.AppKey[str] = web.AppKey("demo_page")
+
+
+# -- sanitising ------------------------------------------------------------------------
+
+
+class _Sanitizer(HTMLParser):
+    """Rebuilds HTML keeping only ALLOWED_TAGS (without attributes, except a safe href);
+    any other markup is escaped and shown as text. Tags are balanced on output."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            self._as_text(self.get_starttag_text() or "")
+            return
+        if tag == "a":
+            href = next((v for k, v in attrs if k == "href" and v), "")
+            if href.lower().startswith(_LINK_SCHEMES):
+                self.out.append(f'<a href="{html.escape(href, quote=True)}" target="_blank" '
+                                'rel="noopener noreferrer">')
+            else:  # tg://user?id=... mentions and anything else: no link
+                self.out.append("<a>")
+        else:
+            self.out.append(f"<{tag}>")
+        self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._as_text(self.get_starttag_text() or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in ALLOWED_TAGS or tag not in self.open:
+            self._as_text(f"</{tag}>")
+            return
+        while self.open:
+            name = self.open.pop()
+            self.out.append(f"</{name}>")
+            if name == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        self._as_text(data)
+
+    def handle_comment(self, data: str) -> None:
+        self._as_text(f"<!--{data}-->")
+
+    def handle_decl(self, decl: str) -> None:
+        self._as_text(f"<!{decl}>")
+
+    def handle_pi(self, data: str) -> None:
+        self._as_text(f"<?{data}>")
+
+    def unknown_decl(self, data: str) -> None:
+        self._as_text(f"<![{data}]>")
+
+    def _as_text(self, text: str) -> None:
+        self.out.append(html.escape(text, quote=False))
+
+    def result(self) -> str:
+        self.close()
+        return "".join(self.out) + "".join(f"</{name}>" for name in reversed(self.open))
+
+
+def sanitize_telegram_html(source: str) -> str:
+    """Telegram-style HTML -> HTML safe to put in a page (see ALLOWED_TAGS)."""
+    parser = _Sanitizer()
+    parser.feed(source)
+    return parser.result()
+
+
+# -- the app -----------------------------------------------------------------------------
+
+
+def _message_json(message: ChatMessage) -> dict[str, Any]:
+    file = message.file
+    return {
+        "id": message.message_id,
+        "html": sanitize_telegram_html(message.html or ""),
+        "buttons": [[str(button.get("text", "")) for button in row] for row in message.buttons],
+        "edited": bool(message.edited),
+        "date": message.date,
+        "kind": message.kind,
+        "file_name": getattr(file, "filename", None) if file is not None else None,
+    }
+
+
+def chats_snapshot(source: ChatSource, chat_titles: Mapping[int, str]) -> dict[str, Any]:
+    """The body of GET /api/chats."""
+    return {
+        "chats": [
+            {
+                "id": chat_id,
+                "title": title,
+                "messages": [_message_json(m) for m in source.messages(chat_id) if m.kind != "service"],
+            }
+            for chat_id, title in chat_titles.items()
+        ]
+    }
+
+
+async def _page(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[_PAGE_KEY], content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def _chats(request: web.Request) -> web.Response:
+    body = chats_snapshot(request.app[_SOURCE_KEY], request.app[_TITLES_KEY])
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def demo_web_app(fake_telegram: ChatSource, chat_titles: Mapping[int, str]) -> web.Application:
+    """The page and its JSON API over a fake Telegram server; chat_titles (Indonesian)
+    chooses the chats shown and their order."""
+    app = web.Application()
+    app[_SOURCE_KEY] = fake_telegram
+    app[_TITLES_KEY] = dict(chat_titles)
+    app[_PAGE_KEY] = PAGE_FILE.read_text(encoding="utf-8")
+    app.router.add_get("/", _page)
+    app.router.add_get("/api/chats", _chats)
+    return app
+
+
+async def serve_demo_web(app: web.Application, host: str = "127.0.0.1", port: int = 8765) -> web.AppRunner:
+    """Start serving app; port 0 picks a free port. Call ``await runner.cleanup()`` to stop."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def served_port(runner: web.AppRunner) -> int:
+    """The port a runner started by serve_demo_web listens on (useful with port=0)."""
+    for address in runner.addresses:
+        return int(address[1])
+    raise RuntimeError("the demo web app is not serving")
