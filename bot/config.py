@@ -49,7 +49,7 @@ class WorkingHours(_Model):
 
 class DeadlineConfig(_Model):
     working_days: int = Field(3, ge=1, le=30)
-    working_hours: WorkingHours = WorkingHours()
+    working_hours: WorkingHours = Field(default_factory=WorkingHours)
     extra_holidays: tuple[date, ...] = ()
     extra_workdays: tuple[date, ...] = ()
 
@@ -134,10 +134,10 @@ class AccountConfig(_Model):
 
 class RoutingConfig(_Model):
     timezone: str = "Asia/Jakarta"
-    deadline: DeadlineConfig = DeadlineConfig()
-    reminders: RemindersConfig = RemindersConfig()
-    digest: DigestConfig = DigestConfig()
-    polling: PollingConfig = PollingConfig()
+    deadline: DeadlineConfig = Field(default_factory=lambda: DeadlineConfig.model_validate({}))
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    polling: PollingConfig = Field(default_factory=lambda: PollingConfig.model_validate({}))
     media_team: ChatConfig
     supervisor: ChatConfig
     accounts: dict[str, AccountConfig] = Field(min_length=1)

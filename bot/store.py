@@ -73,7 +73,7 @@ class StoredMessage:
 
 
 def _migration_1(db: sqlite_utils.Database) -> None:
-    db["messages"].create(
+    db.table("messages").create(
         {
             "id": str, "account": str, "channel": str, "text": str, "created_at": str,
             "author_id": str, "author_username": str, "media_id": str, "conversation_id": str,
@@ -83,8 +83,8 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"account", "channel", "text", "created_at", "ingested_at"},
     )
-    db["messages"].create_index(["triaged_at"])
-    db["tickets"].create(
+    db.table("messages").create_index(["triaged_at"])
+    db.table("tickets").create(
         {
             "id": int, "message_id": str, "account": str, "channel": str, "unit": str, "status": str,
             "labels": str, "scores": str, "unit_source": str, "lang": str, "received_at": str,
@@ -95,17 +95,17 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         not_null={"message_id", "account", "status", "created_at"},
         foreign_keys=[("message_id", "messages", "id")],
     )
-    db["tickets"].create_index(["message_id"], unique=True)
-    db["tickets"].create_index(["status", "deadline"])
-    db["tickets"].create_index(["account", "unit", "status"])
-    db["ticket_events"].create(
+    db.table("tickets").create_index(["message_id"], unique=True)
+    db.table("tickets").create_index(["status", "deadline"])
+    db.table("tickets").create_index(["account", "unit", "status"])
+    db.table("ticket_events").create(
         {"id": int, "ticket_id": int, "at": str, "actor": str, "kind": str, "detail": str},
         pk="id",
         not_null={"ticket_id", "at", "kind"},
         foreign_keys=[("ticket_id", "tickets", "id")],
     )
-    db["ticket_events"].create_index(["ticket_id"])
-    db["outbox"].create(
+    db.table("ticket_events").create_index(["ticket_id"])
+    db.table("outbox").create(
         {
             "id": int, "key": str, "chat_id": int, "kind": str, "ticket_id": int, "payload": str,
             "created_at": str, "not_before": str, "attempts": int, "sent_at": str,
@@ -114,15 +114,15 @@ def _migration_1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"key", "chat_id", "kind", "created_at"},
     )
-    db["outbox"].create_index(["key"], unique=True)
-    db["outbox"].create_index(["sent_at", "not_before"])
-    db["poll_state"].create({"account": str, "state": str, "updated_at": str, "stopped_reason": str}, pk="account")
-    db["alerts"].create(
+    db.table("outbox").create_index(["key"], unique=True)
+    db.table("outbox").create_index(["sent_at", "not_before"])
+    db.table("poll_state").create({"account": str, "state": str, "updated_at": str, "stopped_reason": str}, pk="account")
+    db.table("alerts").create(
         {"id": int, "account": str, "kind": str, "text": str, "created_at": str, "delivered_at": str},
         pk="id",
         not_null={"kind", "text", "created_at"},
     )
-    db["feedback"].create(
+    db.table("feedback").create(
         {"id": int, "ticket_id": int, "labels": str, "unit": str, "actor": str, "at": str},
         pk="id",
         not_null={"ticket_id", "at"},
@@ -131,9 +131,9 @@ def _migration_1(db: sqlite_utils.Database) -> None:
 
 def _migration_2(db: sqlite_utils.Database) -> None:
     # Names of the people who pressed buttons, so messages can say who did what.
-    db["people"].create({"user_id": int, "name": str, "username": str, "updated_at": str}, pk="user_id")
+    db.table("people").create({"user_id": int, "name": str, "username": str, "updated_at": str}, pk="user_id")
     # A group upgraded to a supergroup gets a new id; routing.yaml keeps the old one.
-    db["chat_aliases"].create({"old_chat_id": int, "new_chat_id": int, "at": str}, pk="old_chat_id")
+    db.table("chat_aliases").create({"old_chat_id": int, "new_chat_id": int, "at": str}, pk="old_chat_id")
 
 
 def _migration_3(db: sqlite_utils.Database) -> None:
@@ -141,8 +141,8 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     # acknowledged and resolved, and messages by when they were written: without these
     # indexes each of those reads scans the whole history.
     for column in ("created_at", "received_at", "acknowledged_at", "resolved_at"):
-        db["tickets"].create_index([column])
-    db["messages"].create_index(["created_at"])
+        db.table("tickets").create_index([column])
+    db.table("messages").create_index(["created_at"])
 
 
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2, _migration_3)

@@ -1,0 +1,106 @@
+"""Closing the loop: an answer drafted in a unit group, approved by the media team, posted on Instagram."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from bot.config import Settings
+from bot.runner import Runtime
+from tests.fakes.instagram_server import FakeInstagram
+from tests.fakes.telegram_server import FakeTelegram
+from tests.test_telegram_workflow import (  # noqa: F401 (fixtures)
+    LINJAMSOS, MEDIA, MEDIA_MEMBER, OFFICER_LINJAMSOS, PDN, bot, classifier, polled, press, ticket_in,
+)
+
+OFFICER_PDN = 8101
+
+
+async def draft_message(fake: FakeTelegram, ticket_id: int) -> Any:
+    return await fake.wait_for_async(
+        lambda: next((m for m in fake.messages(MEDIA) if f"Draf jawaban tiket #{ticket_id}" in (m.text or "")), None),
+        timeout=10, message="the draft never reached the media team")
+
+
+async def reply(fake: FakeTelegram, chat: int, user: int, message_id: int, text: str) -> None:
+    fake.push_message(chat, user, text, reply_to_message_id=message_id)
+    await fake.wait_for_async(lambda: any(m.reply_to_message_id for m in fake.messages(chat)), timeout=10)
+
+
+async def test_a_comment_answer_is_drafted_approved_and_posted(
+        bot: Runtime, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
+    tickets = await polled(bot, fake_instagram)
+    tid = tickets["pkh"]
+    message = await ticket_in(fake_telegram, LINJAMSOS, tid)
+    toast = await press(fake_telegram, LINJAMSOS, message.message_id, OFFICER_LINJAMSOS, f"t:{tid}:answer")
+    assert "Balas" in toast
+    answer = "Mohon maaf atas keterlambatannya, Bu. Data Ibu sudah kami teruskan ke pendamping PKH."
+    await reply(fake_telegram, LINJAMSOS, OFFICER_LINJAMSOS, message.message_id, answer)
+    draft = await draft_message(fake_telegram, tid)
+    assert fake_instagram.sent_replies == []  # nothing goes out before the media team approves
+    toast = await press(fake_telegram, MEDIA, draft.message_id, OFFICER_LINJAMSOS, draft.callback_data[0])
+    assert toast.startswith("Maaf")  # an officer cannot publish in the ministry's name
+    await press(fake_telegram, MEDIA, draft.message_id, MEDIA_MEMBER, draft.callback_data[0])
+    await fake_telegram.wait_for_async(lambda: fake_instagram.sent_replies, timeout=10)
+    sent = fake_instagram.sent_replies[0]
+    ticket = bot.store.ticket(tid)
+    assert ticket is not None and sent.comment_id == ticket.message_id and sent.text == answer
+    assert ticket.status == "resolved" and ticket.resolved_by == MEDIA_MEMBER and ticket.resolution_note == answer
+    assert "Terkirim" in (fake_telegram.message(MEDIA, draft.message_id).text or "")
+
+
+async def test_a_dm_answer_rejected_by_the_api_is_shown_and_retried(
+        bot: Runtime, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
+    tickets = await polled(bot, fake_instagram)
+    tid = tickets["dm"]
+    message = await ticket_in(fake_telegram, PDN, tid)
+    await reply(fake_telegram, PDN, OFFICER_PDN, message.message_id, "Terima kasih, laporan Anda kami teruskan ke dinas.")
+    draft = await draft_message(fake_telegram, tid)
+    fake_instagram.inject_error("/messages", method="POST", code=2, http_status=500, times=1)
+    await press(fake_telegram, MEDIA, draft.message_id, MEDIA_MEMBER, draft.callback_data[0])
+    failed = await fake_telegram.wait_for_async(
+        lambda: "Gagal dikirim" in (fake_telegram.message(MEDIA, draft.message_id).text or ""), timeout=10)
+    assert failed and fake_instagram.sent_dms == []
+    assert bot.store.ticket(tid).status != "resolved"  # type: ignore[union-attr]
+    retry = fake_telegram.message(MEDIA, draft.message_id)
+    assert retry.callback_data[0].endswith(":send")
+    await press(fake_telegram, MEDIA, draft.message_id, MEDIA_MEMBER, retry.callback_data[0])
+    await fake_telegram.wait_for_async(lambda: fake_instagram.sent_dms, timeout=10)
+    assert fake_instagram.sent_dms[0].text.startswith("Terima kasih")
+    assert bot.store.ticket(tid).status == "resolved"  # type: ignore[union-attr]
+
+
+async def test_a_closed_messaging_window_is_said_plainly(
+        bot: Runtime, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
+    tickets = await polled(bot, fake_instagram)
+    tid = tickets["dm"]
+    message = await ticket_in(fake_telegram, PDN, tid)
+    await reply(fake_telegram, PDN, OFFICER_PDN, message.message_id, "Laporan Anda sudah kami terima.")
+    draft = await draft_message(fake_telegram, tid)
+    fake_instagram.advance(timedelta(days=3).total_seconds())
+    await press(fake_telegram, MEDIA, draft.message_id, MEDIA_MEMBER, draft.callback_data[0])
+    text = await fake_telegram.wait_for_async(
+        lambda: (t := fake_telegram.message(MEDIA, draft.message_id).text or "") and "Gagal" in t and t, timeout=10)
+    assert "jendela pesan Instagram sudah tertutup" in text
+
+
+async def test_spam_is_hidden_and_can_be_shown_again(
+        settings: Settings, bot: Runtime, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
+    import dataclasses
+
+    accounts = dict(settings.routing.accounts)
+    accounts["kemensos"] = accounts["kemensos"].model_copy(update={"hide_spam": True})
+    routing = settings.routing.model_copy(update={"accounts": accounts})
+    bot.settings = dataclasses.replace(settings, routing=routing)
+    tickets = await polled(bot, fake_instagram)
+    tid = tickets["spam"]
+    spam_id = bot.store.ticket(tid).message_id  # type: ignore[union-attr]
+    notice = await fake_telegram.wait_for_async(
+        lambda: next((m for m in fake_telegram.messages(MEDIA) if "Spam disembunyikan" in (m.text or "")), None),
+        timeout=10)
+    assert any(c.method == "POST" and spam_id in c.path for c in fake_instagram.calls)
+    await press(fake_telegram, MEDIA, notice.message_id, MEDIA_MEMBER, f"a:{tid}:unhide")
+    kinds = [e["kind"] for e in bot.store.ticket_events(tid)]
+    assert kinds[-2:] == ["hidden", "unhidden"]
+    assert "ditampilkan lagi" in (fake_telegram.message(MEDIA, notice.message_id).text or "")
