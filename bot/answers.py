@@ -86,7 +86,7 @@ class Answers:
                                     chat_id=self.routing.media_team.chat_id, payload_for=payload)
 
     def revise(self, actor: Actor, draft_id: int, text: str) -> DraftView:
-        self._media_only(actor)
+        self.require_media(actor)
         if not text.strip():
             raise Refused("Teks pengganti kosong.")
         if not self.store.update_draft(draft_id, {"text": text.strip(), "status": PENDING, "error": None},
@@ -96,7 +96,7 @@ class Answers:
 
     async def send(self, actor: Actor, draft_id: int) -> DraftView:
         """Post the approved answer on Instagram and resolve the ticket; a failure is kept and shown."""
-        self._media_only(actor)
+        self.require_media(actor)
         draft = self.store.draft(draft_id)
         if draft is None:
             raise Refused("Draf tidak ditemukan.")
@@ -137,13 +137,13 @@ class Answers:
             return await client.reply_to_comment(parent_id, prefix + text)
         return await client.reply_to_comment(ticket.message_id, text)
 
-    def _media_only(self, actor: Actor) -> None:
+    def require_media(self, actor: Actor) -> None:
         if MEDIA not in actor.person.roles:
             raise Refused("Maaf, hanya tim media yang dapat menyetujui dan mengirim jawaban ke Instagram.")
 
     async def set_hidden(self, actor: Actor, ticket_id: int, hidden: bool) -> str:
         """Hide a spam comment on Instagram, or show it again (media team)."""
-        self._media_only(actor)
+        self.require_media(actor)
         ticket = self.store.ticket(ticket_id)
         if ticket is None or ticket.channel != "comment":
             raise Refused("Hanya komentar yang dapat disembunyikan atau ditampilkan.")

@@ -467,6 +467,7 @@ async def _on_answer_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     target, action = int(parts[1]), parts[2]
     try:
         if action == "send":
+            services.answers.require_media(actor)
             await query.answer("Mengirim ke Instagram…")
             view = await services.answers.send(actor, target)
             await query.edit_message_text(view.text, parse_mode="HTML", reply_markup=_keyboard(view))

@@ -15,14 +15,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from bot.digest import WEEKDAYS, Digest, format_clock, format_date, format_number, format_percent, unit_label
 
@@ -36,7 +38,7 @@ COLORS = {
     "total": "#3b3b3b", "complaint": "#e15759", "question": "#4e79a7", "negative": "#b07aa1",
     "spam": "#8c8c8c", "keyword": "#4e79a7", "phrase": "#76b7b2", "grid": "#dddddd", "weekend": "#f1f1f1",
 }
-_STYLE = {
+_STYLE: dict[Any, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 11,
     "axes.formatter.use_locale": False,
@@ -138,12 +140,16 @@ def _day_axis(ax: Axes, days: Sequence["DayCounts"]) -> list[int]:
         ticks.append(xs[-1])
     ax.set_xticks(ticks)
     ax.set_xlabel("tanggal (abu-abu: hari libur)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", color=COLORS["grid"])
     ax.set_axisbelow(True)
     return xs
 
 
 def draw_daily_volume(ax: Axes, days: Sequence["DayCounts"]) -> None:
+    if not any(d.messages for d in days):
+        _empty(ax, "Tidak ada pesan bulan ini")
+        return
     xs = _day_axis(ax, days)
     lines = (("Semua pesan", "total", [d.messages for d in days]),
              ("Keluhan", "complaint", [d.complaint for d in days]),
@@ -158,6 +164,9 @@ def draw_daily_volume(ax: Axes, days: Sequence["DayCounts"]) -> None:
 
 
 def draw_spam(ax: Axes, days: Sequence["DayCounts"]) -> None:
+    if not any(d.spam for d in days):
+        _empty(ax, "Tidak ada spam bulan ini")
+        return
     xs = _day_axis(ax, days)
     ax.bar(xs, [d.spam for d in days], color=COLORS["spam"], width=0.75)
     ax.set_ylabel("pesan spam per hari")
@@ -165,6 +174,9 @@ def draw_spam(ax: Axes, days: Sequence["DayCounts"]) -> None:
 
 def draw_unit_tickets(ax: Axes, units: Sequence["UnitMonth"]) -> None:
     """Stacked bars: the month's tickets per unit by their state today."""
+    if not units:
+        _empty(ax, "Tidak ada tiket bulan ini")
+        return
     labels = [unit_label(u.account, u.unit) for u in units]
     left = [0] * len(units)
     for name, color, values in (("Selesai", "resolved", [u.resolved for u in units]),
@@ -185,13 +197,17 @@ def draw_unit_tickets(ax: Axes, units: Sequence["UnitMonth"]) -> None:
 
 def draw_compliance(ax: Axes, units: Sequence["UnitMonth"]) -> None:
     """Share resolved within the deadline, per unit, coloured by how far from 100% it is."""
+    if not units:
+        _empty(ax, "Tidak ada tiket bulan ini")
+        return
     labels = [unit_label(u.account, u.unit) for u in units]
     shares = [u.compliance.value for u in units]
     colors = [COLORS["resolved"] if (s or 0) >= 0.9 else COLORS["open"] if (s or 0) >= 0.7 else COLORS["overdue"]
               for s in shares]
     ax.barh(labels, [100 * (s or 0) for s in shares], color=colors, height=0.7)
     for y, (u, s) in enumerate(zip(units, shares)):
-        text = f"{format_percent(s, 0)}  ({u.compliance.part}/{u.compliance.whole})" if s is not None else "belum ada"
+        share = f"{format_number(u.compliance.part)}/{format_number(u.compliance.whole)}"
+        text = f"{format_percent(s, 0)}  ({share})" if s is not None else "belum jatuh tempo"
         ax.text(min(100 * (s or 0), 100) + 1.5, y, text, va="center", fontsize=9)
     ax.invert_yaxis()
     ax.set_xlim(0, 125)
@@ -202,6 +218,9 @@ def draw_compliance(ax: Axes, units: Sequence["UnitMonth"]) -> None:
 
 
 def draw_histogram(ax: Axes, hist: "Histogram") -> None:
+    if not (any(hist.counts) or hist.over):
+        _empty(ax, "Belum ada tiket yang selesai bulan ini")
+        return
     edges = list(hist.edges)
     widths = [b - a for a, b in zip(edges, edges[1:])]
     colors = [COLORS["resolved"] if b <= hist.deadline_hours else COLORS["overdue"] for b in edges[1:]]
@@ -216,6 +235,7 @@ def draw_histogram(ax: Axes, hist: "Histogram") -> None:
     ax.set_ylim(0, top * 1.15)
     ax.set_xlim(edges[0], edges[-1])
     ax.set_xlabel("jam kerja dari pesan masuk sampai selesai")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("tiket")
     ax.grid(axis="y", color=COLORS["grid"])
     ax.set_axisbelow(True)
@@ -269,7 +289,7 @@ class PdfContent:
 
     title: str
     subtitle: str
-    summary: Sequence[tuple[str, str]]
+    summary: Sequence[tuple[str, str, str]]  # (what, figure, how it was counted)
     charts: Sequence[ChartSpec]
     list_heading: str
     list_items: Sequence[tuple[str, str]]  # (bold lead, text)
@@ -298,22 +318,18 @@ def _page(heading: str, footer: str, number: int) -> Figure:
 def _title_page(content: PdfContent) -> Figure:
     fig = _page(content.title, content.footer, 1)
     fig.text(0.08, 0.885, content.subtitle, fontsize=13, color="#444444", va="top")
-    ax = fig.add_axes((0.08, 0.45, 0.84, 0.38))
-    ax.set_axis_off()
-    ax.set_title("Ringkasan", loc="left", fontsize=14)
-    table = ax.table(cellText=[list(row) for row in content.summary], colWidths=[0.62, 0.38],
-                     loc="upper left", cellLoc="left", edges="horizontal")
-    table.auto_set_font_size(False)
-    table.set_fontsize(12)
-    table.scale(1, 2.2)
-    for (row, col), cell in table.get_celld().items():
-        cell.set_edgecolor("#cccccc")
-        if col == 1:
-            cell.get_text().set_fontweight("bold")
+    fig.text(0.08, 0.82, "Ringkasan", fontsize=14, fontweight="bold", va="top")
+    y = 0.77
+    for label, value, detail in content.summary:
+        fig.text(0.08, y, label, fontsize=11.5, va="center")
+        fig.text(0.44, y, value, fontsize=13, fontweight="bold", va="center")
+        fig.text(0.62, y, textwrap.fill(detail, 38), fontsize=9.5, color="#666666", va="center")
+        fig.add_artist(Line2D([0.08, 0.92], [y - 0.024, y - 0.024], color="#dddddd", lw=0.8))
+        y -= 0.048
     contents = [f"{n}. {spec.heading}" for n, spec in enumerate(content.charts, start=2)]
     contents.append(f"{len(content.charts) + 2}. {content.list_heading}")
-    fig.text(0.08, 0.40, "Isi (nomor halaman)", fontsize=12, fontweight="bold", va="top")
-    fig.text(0.08, 0.37, "\n".join(contents), fontsize=11, va="top", linespacing=1.7)
+    fig.text(0.08, y - 0.04, "Isi (nomor halaman)", fontsize=12, fontweight="bold", va="top")
+    fig.text(0.08, y - 0.07, "\n".join(contents), fontsize=11, va="top", linespacing=1.7)
     return fig
 
 

@@ -73,7 +73,7 @@ class ChatSource(Protocol):
 
 
 _SOURCE_KEY: web.AppKey[ChatSource] = web.AppKey("demo_source")
-_TITLES_KEY: web.AppKey[dict[int, str]] = web.AppKey("demo_titles")
+_TITLES_KEY: web.AppKey[Mapping[int, str]] = web.AppKey("demo_titles")
 _PAGE_KEY: web.AppKey[str] = web.AppKey("demo_page")
 
 
@@ -154,7 +154,8 @@ def _message_json(message: ChatMessage) -> dict[str, Any]:
     file = message.file
     return {
         "id": message.message_id,
-        "html": sanitize_telegram_html(message.html or ""),
+        # Telegram draws a quote as a block: the line break after it would show as a blank line.
+        "html": sanitize_telegram_html(message.html or "").replace("</blockquote>\n", "</blockquote>"),
         "buttons": [[str(button.get("text", "")) for button in row] for row in message.buttons],
         "edited": bool(message.edited),
         "date": message.date,

@@ -15,7 +15,8 @@ Definitions, so that the numbers can be explained at the meeting:
 - "tepat waktu": of the tickets resolved in the period, the share resolved by
   their deadline;
 - times to acknowledge and to resolve are working hours from the citizen's
-  message to the button press (bot.deadlines.working_time_between);
+  message to the button press, counted as bot.deadlines.working_time_between
+  counts them (WorkingClock: the same figures, faster for many tickets);
 - "pesan negatif": tickets labelled negative over all messages triaged in the
   period, compared with the seven days before the period.
 """
@@ -154,7 +155,8 @@ class _Tally:
 
 
 UnitKey = tuple[str, str]
-TimingRow = Sequence[object]  # Store.ticket_timings: account, unit, status, received, deadline, ack, resolved
+# Store.ticket_timings: account, unit, status, received_at, deadline, acknowledged_at, resolved_at (UTC ISO text)
+TimingRow = tuple[str, str, str, str, str | None, str | None, str | None]
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -261,12 +263,15 @@ def tally_units(
     for account, unit, count in new:
         at(account, unit).new += count
     for account, unit, _, received, _, acked, _ in acknowledged:
-        at(str(account), str(unit)).ack_hours.append(clock.hours(str(received), str(acked)))
+        if acked is not None:
+            at(account, unit).ack_hours.append(clock.hours(received, acked))
     for account, unit, _, received, due, _, done in resolved:
-        tally = at(str(account), str(unit))
+        if done is None:
+            continue
+        tally = at(account, unit)
         tally.resolved += 1
-        tally.on_time += due is None or str(done) <= str(due)  # both stored as UTC ISO text
-        tally.resolve_hours.append(clock.hours(str(received), str(done)))
+        tally.on_time += due is None or done <= due  # both stored as UTC ISO text
+        tally.resolve_hours.append(clock.hours(received, done))
     return tallies
 
 

@@ -26,7 +26,9 @@ from bot.config import RoutingConfig
 from bot.deadlines import WorkingCalendar
 from bot.digest import (
     Share,
+    TimingRow,
     Topic,
+    WorkingClock,
     content_words,
     format_date,
     format_day,
@@ -40,7 +42,6 @@ from bot.digest import (
     unit_label,
     unit_order,
     words,
-    WorkingClock,
     zone_label,
 )
 from bot.store import Store, iso
@@ -200,26 +201,26 @@ class _UnitTally:
     resolve_hours: list[float] = field(default_factory=list)
 
 
-def tally_month(rows: Iterable[Sequence[object]], now: datetime,
+def tally_month(rows: Iterable[TimingRow], now: datetime,
                 calendar: WorkingCalendar) -> dict[tuple[str, str], _UnitTally]:
     """Per-unit counts and times from Store.ticket_timings rows."""
     stamp = iso(now)
     clock = WorkingClock(calendar)
     tallies: dict[tuple[str, str], _UnitTally] = {}
     for account, unit, status, received, due, acked, done in rows:
-        t = tallies.setdefault((str(account), str(unit)), _UnitTally())
+        t = tallies.setdefault((account, unit), _UnitTally())
         t.tickets += 1
         t.open += status == OPEN
         t.acknowledged += status == ACKNOWLEDGED
         t.resolved += status == RESOLVED
-        came = clock.position(str(received))
+        came = clock.position(received)
         if acked is not None:
-            t.ack_hours.append(clock.hours(came, str(acked)))
+            t.ack_hours.append(clock.hours(came, acked))
         if done is not None:
             t.due += 1
-            t.on_time += due is None or str(done) <= str(due)
-            t.resolve_hours.append(clock.hours(came, str(done)))
-        elif status in ACTIVE_STATUSES and due is not None and str(due) < stamp:
+            t.on_time += due is None or done <= due  # both stored as UTC ISO text
+            t.resolve_hours.append(clock.hours(came, done))
+        elif status in ACTIVE_STATUSES and due is not None and due < stamp:
             t.due += 1
             t.overdue_open += 1
     return tallies
@@ -342,7 +343,7 @@ def summary_rows(data: ReportData) -> list[tuple[str, str, str]]:
         ("Median waktu sampai diterima", format_hours(s.median_ack_hours), "jam kerja sejak pesan masuk"),
         ("Pesan spam", n(s.spam), format_percent(s.spam / s.messages if s.messages else None) + " dari pesan masuk"),
         ("Pesan negatif", format_percent(s.negative.value),
-         f"{n(s.negative.part)} dari {n(s.negative.whole)} pesan yang ditriase"),
+         f"{n(s.negative.part)} dari {n(s.negative.whole)} pesan ditriase"),
     ]
 
 
@@ -416,6 +417,6 @@ def write_report(data: ReportData, out_dir: str | Path) -> tuple[Path, Path]:
     html_path.write_text(render_html(data), encoding="utf-8")
     content = charts.PdfContent(
         title=data.title, subtitle=f"{data.period} · {', '.join(data.account_names.values())}",
-        summary=[(k, f"{v} ({d})") for k, v, d in summary_rows(data)], charts=report_charts(data), list_heading="Keluhan berulang",
+        summary=summary_rows(data), charts=report_charts(data), list_heading="Keluhan berulang",
         list_items=recurring_items(data), footer=footer(data))
     return html_path, charts.write_pdf(content, out / f"laporan-{data.month}.pdf")

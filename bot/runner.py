@@ -76,23 +76,27 @@ def build_runtime(settings: Settings, *, classifier: Classifier, limits: Limits 
     return Runtime(settings, store, classifier, services, app, deliverer)
 
 
-def schedule(runtime: Runtime, scheduler: AsyncIOScheduler, extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]]) -> None:
+def schedule(runtime: Runtime, scheduler: AsyncIOScheduler,
+             extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]], *, poll: bool = True) -> None:
     routing = runtime.settings.routing
-    scheduler.add_job(runtime.poll_once, "interval", minutes=routing.polling.interval_minutes, id="poll",
-                      next_run_time=datetime.now(ZoneInfo(routing.timezone)))
+    if poll:  # the first poll at once, then every interval
+        scheduler.add_job(runtime.poll_once, "interval", minutes=routing.polling.interval_minutes, id="poll",
+                          next_run_time=datetime.now(ZoneInfo(routing.timezone)))
     for name, (job, trigger) in extra_jobs.items():
         scheduler.add_job(runtime.sweep, args=[job], id=name, **trigger)
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event,
-                extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]] | None = None) -> None:
-    """Run until `stop` is set; then stop taking updates, finish the send in flight, close."""
+                extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]] | None = None,
+                *, poll: bool = True) -> None:
+    """Run until `stop` is set; then stop taking updates, finish the send in flight, close.
+    With poll=False nothing polls Instagram by itself (tests and the demo call poll_once)."""
     routing = runtime.settings.routing
     scheduler = AsyncIOScheduler(
         timezone=ZoneInfo(routing.timezone),
         job_defaults={"coalesce": True, "misfire_grace_time": 3600, "max_instances": 1},
     )
-    schedule(runtime, scheduler, extra_jobs or {})
+    schedule(runtime, scheduler, extra_jobs or {}, poll=poll)
     async with runtime.app:
         await runtime.app.start()
         await runtime.app.updater.start_polling(drop_pending_updates=False)

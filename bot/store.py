@@ -145,7 +145,19 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     db.table("messages").create_index(["created_at"])
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2, _migration_3)
+def _migration_4(db: sqlite_utils.Database) -> None:
+    # Answers drafted in a unit group, approved by the media team, posted on Instagram.
+    db.table("drafts").create(
+        {"id": int, "ticket_id": int, "text": str, "author": int, "created_at": str, "status": str,
+         "approved_by": int, "sent_at": str, "error": str, "instagram_id": str, "updated_at": str},
+        pk="id",
+        not_null={"ticket_id", "text", "created_at", "status"},
+        foreign_keys=[("ticket_id", "tickets", "id")],
+    )
+    db.table("drafts").create_index(["ticket_id"])
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 
 
 class Store:

@@ -185,8 +185,7 @@ def _from_change(account: str, change: Any, entry_time: datetime) -> InboundMess
     text = value.get("text")
     if text is not None and not isinstance(text, str):
         raise Malformed(f"comment {comment_id}: text is not a string")
-    author = value.get("from") if isinstance(value.get("from"), dict) else {}
-    media = value.get("media") if isinstance(value.get("media"), dict) else {}
+    author, media = _object(value.get("from")), _object(value.get("media"))
     return InboundMessage(
         id=comment_id, account=account, channel="comment", text=text or "", created_at=entry_time,
         author_id=_text_id(author.get("id")), author_username=author.get("username") or None,
@@ -206,8 +205,7 @@ def _from_messaging(account: str, ig_id: str, item: Any, now: datetime) -> Inbou
         raise Malformed("message is not an object")
     if message.get("is_echo") or message.get("is_deleted"):
         return None
-    sender = item.get("sender") if isinstance(item.get("sender"), dict) else {}
-    sender_id = _text_id(sender.get("id"))
+    sender_id = _text_id(_object(item.get("sender")).get("id"))
     if sender_id == ig_id:
         return None  # the account's own message (an echo without the flag)
     mid = _text_id(message.get("mid"))
@@ -222,6 +220,10 @@ def _from_messaging(account: str, ig_id: str, item: Any, now: datetime) -> Inbou
         id=mid, account=account, channel="dm", text=text or "", created_at=_moment(item.get("timestamp"), now),
         author_id=sender_id, conversation_id=None, raw=item,
     )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _text_id(value: Any) -> str | None:

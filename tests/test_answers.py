@@ -57,7 +57,7 @@ async def test_a_dm_answer_rejected_by_the_api_is_shown_and_retried(
     message = await ticket_in(fake_telegram, PDN, tid)
     await reply(fake_telegram, PDN, OFFICER_PDN, message.message_id, "Terima kasih, laporan Anda kami teruskan ke dinas.")
     draft = await draft_message(fake_telegram, tid)
-    fake_instagram.inject_error("/messages", method="POST", code=2, http_status=500, times=1)
+    fake_instagram.inject_error("/messages", method="POST", code=100, http_status=400, times=1)
     await press(fake_telegram, MEDIA, draft.message_id, MEDIA_MEMBER, draft.callback_data[0])
     failed = await fake_telegram.wait_for_async(
         lambda: "Gagal dikirim" in (fake_telegram.message(MEDIA, draft.message_id).text or ""), timeout=10)

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 
@@ -11,7 +12,7 @@ GOOD = {"id": "a1", "account": "kemensos", "channel": "comment", "text": "pkh ko
         "labels": ["complaint"], "unit": "linjamsos", "lang": "id"}
 
 
-def write(path: Path, rows: list[object]) -> Path:
+def write(path: Path, rows: Sequence[object]) -> Path:
     path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
 

@@ -41,7 +41,7 @@ def shown_tickets(fake: FakeTelegram, chat: int) -> Counter[int]:
 async def start(settings: Settings, classifier: Any) -> tuple[Runtime, asyncio.Event, asyncio.Task[None]]:
     runtime = build_runtime(settings, classifier=classifier, limits=LIMITS)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(runtime, stop))
+    task = asyncio.create_task(serve(runtime, stop, poll=False))
     await asyncio.sleep(0.2)
     return runtime, stop, task
 
@@ -79,7 +79,9 @@ async def test_a_restart_mid_delivery_resumes_where_it_stopped(
     await task
     for chat in (LINJAMSOS, MEDIA):
         assert max(shown_tickets(fake_telegram, chat).values()) == 1
-    assert runtime.store.due_outbox(datetime.now(timezone.utc) + timedelta(days=1)) == []
+    from bot.store import Store
+
+    assert Store(settings.db_path).due_outbox(datetime.now(timezone.utc) + timedelta(days=1)) == []
 
 
 @pytest.mark.slow
@@ -108,4 +110,6 @@ async def test_a_group_that_became_a_supergroup_is_followed(
     await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, new_id)) == 2, timeout=20)
     stop.set()
     await task
-    assert runtime.store.chat_alias(LINJAMSOS) == new_id
+    from bot.store import Store
+
+    assert Store(settings.db_path).chat_alias(LINJAMSOS) == new_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -37,14 +37,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def march(store: Store, routing: RoutingConfig) -> Store:
     """March 2025: three near-identical PKH complaints, a price question, a tone-only
     message, a ticket not yet due, spam, praise, and one message each side of the month."""
-    pkh = dict(account="kemensos", unit="linjamsos", labels=["complaint"])
-    add_message(store, routing, **pkh, text="Bansos PKH tahap 1 belum cair sampai sekarang",
-                received=wib(3, 9), resolved=wib(4, 9))  # 8 working hours: on time
-    add_message(store, routing, **dict(pkh, labels=["complaint", "negative"]),
-                text="bansos pkh tahap 2 BELUM CAIR sampai sekarang!!", received=wib(3, 10),
-                acknowledged=wib(3, 11), resolved=wib(10, 10))  # 40 working hours: late
-    add_message(store, routing, **pkh, text="min bansos pkh tahap belum cair sampai sekarang",
-                received=wib(3, 11))  # still open, overdue
+    def pkh(text: str, received: datetime, labels: Sequence[str] = ("complaint",),
+            acknowledged: datetime | None = None, resolved: datetime | None = None) -> None:
+        add_message(store, routing, account="kemensos", unit="linjamsos", labels=labels, text=text,
+                    received=received, acknowledged=acknowledged, resolved=resolved)
+
+    pkh("Bansos PKH tahap 1 belum cair sampai sekarang", wib(3, 9), resolved=wib(4, 9))  # 8 working hours: on time
+    pkh("bansos pkh tahap 2 BELUM CAIR sampai sekarang!!", wib(3, 10), labels=["complaint", "negative"],
+        acknowledged=wib(3, 11), resolved=wib(10, 10))  # 40 working hours: late
+    pkh("min bansos pkh tahap belum cair sampai sekarang", wib(3, 11))  # still open, overdue
     add_message(store, routing, account="kemendag", unit="pdn", labels=["question"],
                 text="harga minyak goreng di pasar berapa ya", received=wib(4, 10),
                 acknowledged=wib(4, 11), resolved=wib(5, 10))  # 8 working hours

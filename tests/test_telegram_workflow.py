@@ -39,7 +39,7 @@ def classifier():  # type: ignore[no-untyped-def]
 async def bot(settings: Settings, classifier) -> AsyncIterator[Runtime]:  # type: ignore[no-untyped-def]
     runtime = build_runtime(settings, classifier=classifier, limits=LIMITS)
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(runtime, stop))
+    task = asyncio.create_task(serve(runtime, stop, poll=False))
     await asyncio.sleep(0.3)  # the updater's first getUpdates
     yield runtime
     stop.set()
@@ -52,7 +52,7 @@ def seed(fake: FakeInstagram) -> dict[str, str]:
     ids = {
         "pkh": fake.add_comment(post, f"min PKH saya belum cair sudah 3 bulan, NIK {NIK} tolong dicek dong",
                                 "ibu.sari", timestamp=now - timedelta(hours=2)),
-        "html": fake.add_comment(post, "<b>PKH</b> tahap 4 kapan cair? & <script>alert(1)</script>",
+        "html": fake.add_comment(post, "min <b>PKH</b> tahap 4 saya kapan cair ya? sudah tunggu lama & belum ada kabar <script>alert(1)</script>",
                                  "pak.budi", timestamp=now - timedelta(hours=1)),
         "spam": fake.add_comment(post, "slot gacor maxwin hari ini, depo 10k langsung wd, link di bio 🔥",
                                  "gacor.id", timestamp=now - timedelta(minutes=30)),

@@ -26,8 +26,9 @@ A message (a comment or a DM), sorted by ``minute``::
 - ``minute``: when it arrives, in minutes after 07:00 WIB, 0..600 (07:00-17:00).
 - ``text``: the message as written (may contain newlines, emoji, fancy Unicode,
   HTML-like text such as ``<b>tolong</b> & cepat``, made-up NIKs and phone numbers).
-- ``parent`` (optional, comments only): the 0-based line number in this file of
-  the comment it replies to; that line is an earlier comment under the same post.
+- ``parent`` (optional, comments only): the comment it replies to, as a 0-based
+  index into the messages alone (posts not counted: the first message is 0); it
+  is an earlier comment under the same post.
 
 The messages carry no labels on purpose: the demo shows what the bot decides.
 Every name, handle, NIK, phone number and address in the file is made up.

@@ -209,7 +209,7 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
         classifier = load_classifier(routing.account_rules())
         runtime = build_runtime(settings, classifier=classifier, clock=clock)
         stop = asyncio.Event()
-        task = asyncio.create_task(serve(runtime, stop))
+        task = asyncio.create_task(serve(runtime, stop, poll=False))
         web = None
         if serve_web:
             from bot.demo_web import demo_web_app, serve_demo_web

@@ -53,7 +53,7 @@ async def run(window: float, comments: int, backend: str) -> None:
             runtime = build_runtime(settings, classifier=load_classifier(routing.account_rules(), backend=backend),
                                     limits=Limits(group_per_period=20, group_period=window))
             stop = asyncio.Event()
-            task = asyncio.create_task(serve(runtime, stop))
+            task = asyncio.create_task(serve(runtime, stop, poll=False))
             start = time.perf_counter()
             made = await runtime.poll_once()
             triaged = time.perf_counter() - start
