@@ -239,6 +239,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("webhook")
+def cmd_webhook(args: argparse.Namespace) -> int:
+    """Serve Instagram webhooks: store what arrives, triage it; the worker delivers it."""
+    import signal
+
+    from bot import jobs
+    from bot.webhooks import start_webhook_server, webhook_app
+
+    settings = _settings(args)
+    if not settings.app_secret:
+        raise CommandError("set INSTAGRAM_APP_SECRET to the Instagram app secret (App Dashboard > Instagram > API setup)")
+    if not settings.webhook_verify_token:
+        log.warning("INSTAGRAM_WEBHOOK_VERIFY_TOKEN is not set: Meta's subscription handshake will be refused")
+    classifier = _classifier(settings)  # loaded once, before listening
+    store = _open_store(settings)
+    port = args.port or int(os.environ.get("PORT", "8080"))
+
+    async def on_stored(new_ids: list[str]) -> None:
+        now = datetime.now(timezone.utc)
+        made = await jobs.triage_pending(settings, store, classifier, now=now,
+                                         destinations=jobs.ticket_destinations(settings))
+        jobs.deliver_alerts(settings, store, now=now)
+        log.info("webhook: %d new message(s), %d new ticket(s)", len(new_ids), len(made))
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        runner = await start_webhook_server(webhook_app(settings, store, on_stored), args.host, port)
+        print(f"listening for Instagram webhooks on {args.host}:{port}/webhooks/instagram")
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()  # waits for triage in flight
+            store.close()
+
+    asyncio.run(serve())
+    return 0
+
+
 @command("export-feedback")
 def cmd_export_feedback(args: argparse.Namespace) -> int:
     settings = _settings(args)
@@ -304,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", action="store_true", help="keep running with a local web page showing each chat live")
     p.add_argument("--port", type=int, default=8765, help="port of the demo web page (default 8765)")
     p = add("run", "Run the bot: Telegram, the Instagram pollers and every scheduled job, until SIGTERM.")
+    p = add("webhook", "Serve Instagram webhooks (comments, DMs): store and triage them, until SIGTERM.")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
+    p.add_argument("--port", type=int, help="port to listen on (default: $PORT or 8080)")
     p = add("export-feedback", "Write the label and unit corrections made in Telegram as training records.")
     p.add_argument("--out", default="feedback.jsonl")
     return parser

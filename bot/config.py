@@ -81,6 +81,8 @@ class DigestConfig(_Model):
 
 class PollingConfig(_Model):
     interval_minutes: int = Field(5, ge=1, le=1440)
+    # With webhooks live, polling is only the safety net for events Meta failed to deliver.
+    interval_minutes_with_webhooks: int = Field(30, ge=1, le=1440)
     backfill_days: int = Field(7, ge=0, le=60)
     media_limit: int = Field(50, ge=1, le=100)
 

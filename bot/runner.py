@@ -79,8 +79,10 @@ def build_runtime(settings: Settings, *, classifier: Classifier, limits: Limits 
 def schedule(runtime: Runtime, scheduler: AsyncIOScheduler,
              extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]], *, poll: bool = True) -> None:
     routing = runtime.settings.routing
-    if poll:  # the first poll at once, then every interval
-        scheduler.add_job(runtime.poll_once, "interval", minutes=routing.polling.interval_minutes, id="poll",
+    if poll:  # the first poll at once, then every interval (slower when webhooks bring events)
+        webhooks = bool(runtime.settings.app_secret)
+        minutes = routing.polling.interval_minutes_with_webhooks if webhooks else routing.polling.interval_minutes
+        scheduler.add_job(runtime.poll_once, "interval", minutes=minutes, id="poll",
                           next_run_time=datetime.now(ZoneInfo(routing.timezone)))
     for name, (job, trigger) in extra_jobs.items():
         scheduler.add_job(runtime.sweep, args=[job], id=name, **trigger)

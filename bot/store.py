@@ -233,6 +233,11 @@ class Store:
                 )
                 if cursor.rowcount:
                     new_ids.append(m.id)
+                else:  # seen before (say by webhook, which lacks some fields): fill what is missing
+                    self.db.execute(
+                        "UPDATE messages SET permalink = COALESCE(permalink, ?), author_username = "
+                        "COALESCE(author_username, ?), conversation_id = COALESCE(conversation_id, ?) WHERE id = ?",
+                        [m.permalink, m.author_username, m.conversation_id, m.id])
             if account_state is not None:
                 self._put_poll_state(account_state[0], account_state[1], stamp)
         return new_ids
