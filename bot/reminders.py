@@ -8,6 +8,7 @@ and a sweep after an outage sends what fell due meanwhile, once.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,8 +57,10 @@ def due_notices(
     now: datetime,
 ) -> list[Notice]:
     """What must be sent at `now`. `done` maps ticket id -> event markers already
-    recorded ("reminder:8.0", "nudge", "escalated")."""
-    notices: list[Notice] = []
+    recorded ("reminder:8.0", "nudge", "escalated"). Tickets falling due together
+    go out as one list per group, so a busy unit is not flooded."""
+    reminders: dict[tuple[str, str, float], list[Ticket]] = defaultdict(list)
+    overdue: list[Ticket] = []
     nudges: dict[tuple[str, str], list[Ticket]] = defaultdict(list)
     for ticket in tickets:
         if ticket.deadline is None or ticket.unit is None or ticket.status not in (OPEN, ACKNOWLEDGED):
@@ -65,13 +68,16 @@ def due_notices(
         marks = done.get(ticket.id, set())
         if now >= ticket.deadline:
             if "escalated" not in marks:
-                notices += _escalations(ticket, routing, names, now)
+                overdue.append(ticket)
             continue
-        notices += _reminders(ticket, marks, routing, policy, names, now)
+        hours = _reminder_due(ticket, marks, policy, now)
+        if hours is not None:
+            reminders[(ticket.account, ticket.unit, hours)].append(ticket)
         if ticket.status == OPEN and "nudge" not in marks and _waited(ticket, policy, now) >= policy.nudge_after_hours:
             nudges[(ticket.account, ticket.unit)].append(ticket)
-    for (account, unit), waiting in sorted(nudges.items()):
-        notices.append(_nudge(account, unit, waiting, routing, policy, now))
+    notices = [_reminder(key, due, routing, policy, names, now) for key, due in sorted(reminders.items())]
+    notices += _escalations(overdue, routing, names, now) if overdue else []
+    notices += [_nudge(account, unit, waiting, routing, policy, now) for (account, unit), waiting in sorted(nudges.items())]
     return notices
 
 
@@ -79,35 +85,58 @@ def _waited(ticket: Ticket, policy: SweepPolicy, now: datetime) -> float:
     return working_time_between(ticket.received_at, now, calendar=policy.calendar).total_seconds() / 3600
 
 
-def _reminders(ticket: Ticket, marks: set[str], routing: RoutingConfig, policy: SweepPolicy,
-               names: Mapping[int, str], now: datetime) -> list[Notice]:
-    """Only the nearest reminder that fell due is sent: after an outage the team
+def _reminder_due(ticket: Ticket, marks: set[str], policy: SweepPolicy, now: datetime) -> float | None:
+    """The nearest reminder that fell due and was not sent: after an outage the team
     needs the current one, not a stale '1 hari lagi' as well."""
-    assert ticket.deadline is not None and ticket.unit is not None
+    assert ticket.deadline is not None
     due = [h for h in policy.reminder_hours
            if now >= subtract_working_time(ticket.deadline, timedelta(hours=h), calendar=policy.calendar)]
     if not due or f"reminder:{min(due)}" in marks:
-        return []
-    hours = min(due)
-    unit = routing.accounts[ticket.account].units[ticket.unit]
-    who = names.get(ticket.acknowledged_by) if ticket.acknowledged_by else None
+        return None
+    return min(due)
+
+
+def _key(prefix: str, ids: Sequence[int]) -> str:
+    digest = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12]
+    return f"{prefix}:{ids[0]}:{len(ids)}:{digest}"
+
+
+def _reminder(key: tuple[str, str, float], due: Sequence[Ticket], routing: RoutingConfig, policy: SweepPolicy,
+              names: Mapping[int, str], now: datetime) -> Notice:
+    account, unit_key, hours = key
+    unit = routing.accounts[account].units[unit_key]
     left = _hours_text(hours, policy)
-    rendered = ui.reminder_message(ticket, left, who, tz=routing.timezone, unit_name=unit.name,
-                                   acknowledged_by_id=ticket.acknowledged_by)
-    skipped = {f"reminder:{h}" for h in due}
-    return [Notice(f"remind:{ticket.id}:{hours}", unit.chat_id, "reminder", (ticket.id,), rendered.text,
-                   _buttons(rendered), {"markers": sorted(skipped), "before_hours": hours})]
+    ids = tuple(sorted(t.id for t in due))
+    if len(due) == 1:
+        ticket = due[0]
+        who = names.get(ticket.acknowledged_by) if ticket.acknowledged_by else None
+        rendered = ui.reminder_message(ticket, left, who, tz=routing.timezone, unit_name=unit.name,
+                                       acknowledged_by_id=ticket.acknowledged_by)
+    else:
+        rendered = ui.queue_message(due, routing.timezone, f"⏰ Pengingat: batas jawab {left} lagi — {unit.name}",
+                                    now=now, people=names)
+    skipped = sorted(f"reminder:{h}" for h in policy.reminder_hours if h >= hours)
+    return Notice(_key(f"remind:{unit.chat_id}:{hours:g}", ids), unit.chat_id, "reminder", ids, rendered.text,
+                  _buttons(rendered), {"markers": skipped, "before_hours": hours})
 
 
-def _escalations(ticket: Ticket, routing: RoutingConfig, names: Mapping[int, str], now: datetime) -> list[Notice]:
-    account = routing.accounts[ticket.account]
-    unit = account.units.get(ticket.unit or "")
-    who = names.get(ticket.acknowledged_by) if ticket.acknowledged_by else None
-    rendered = ui.escalation_message(ticket, account_name=account.name, unit_name=unit.name if unit else None,
-                                     tz=routing.timezone, now=now, acknowledged_by_name=who, with_buttons=False)
+def _escalations(overdue: Sequence[Ticket], routing: RoutingConfig, names: Mapping[int, str],
+                 now: datetime) -> list[Notice]:
+    """Overdue tickets to the supervisor and the media team: one message each, or one list."""
+    ids = tuple(sorted(t.id for t in overdue))
+    if len(overdue) == 1:
+        ticket = overdue[0]
+        account = routing.accounts[ticket.account]
+        unit = account.units.get(ticket.unit or "")
+        who = names.get(ticket.acknowledged_by) if ticket.acknowledged_by else None
+        rendered = ui.escalation_message(ticket, account_name=account.name, unit_name=unit.name if unit else None,
+                                         tz=routing.timezone, now=now, acknowledged_by_name=who, with_buttons=False)
+    else:
+        rendered = ui.queue_message(overdue, routing.timezone, "⚠️ Eskalasi: tiket lewat batas waktu",
+                                    now=now, people=names, show_unit=True)
     chats = dict.fromkeys((routing.supervisor.chat_id, routing.media_team.chat_id))
-    return [Notice(f"escalate:{ticket.id}:{chat}", chat, "escalated", (ticket.id,), rendered.text,
-                   detail={"markers": ["escalated"]}) for chat in chats]
+    return [Notice(_key(f"escalate:{chat}", ids), chat, "escalated", ids, rendered.text, _buttons(rendered),
+                   {"markers": ["escalated"]}) for chat in chats]
 
 
 def _nudge(account: str, unit_key: str, waiting: Sequence[Ticket], routing: RoutingConfig,
@@ -116,7 +145,7 @@ def _nudge(account: str, unit_key: str, waiting: Sequence[Ticket], routing: Rout
     rendered = ui.nudge_message(waiting, unit.name, routing.timezone,
                                 waited_text=_hours_text(policy.nudge_after_hours, policy), now=now)
     ids = tuple(sorted(t.id for t in waiting))
-    return Notice(f"nudge:{account}:{unit_key}:{ids[0]}:{ids[-1]}:{len(ids)}", unit.chat_id, "nudge", ids,
+    return Notice(_key(f"nudge:{unit.chat_id}", ids), unit.chat_id, "nudge", ids,
                   rendered.text, _buttons(rendered), {"markers": ["nudge"]})
 
 

@@ -120,3 +120,14 @@ def test_remind_command(tg_settings: Settings, monkeypatch: pytest.MonkeyPatch, 
     assert main(["remind", "--now", "2026-11-26T10:00", "--send"]) == 0
     out = capsys.readouterr().out
     assert "escalated" in out and "sent 2 message(s)" in out
+
+
+async def test_tickets_falling_due_together_go_out_as_one_list(tg_settings: Settings, fake_telegram: FakeTelegram) -> None:
+    ids = [make_ticket(tg_settings, at("2026-11-23T10:00"), f"c{i}") for i in range(3)]
+    store = Store(tg_settings.db_path)
+    notices = sweep(tg_settings, store, now=at("2026-11-26T10:30"))
+    assert sorted((n.kind, n.chat_id) for n in notices) == sorted([("escalated", MEDIA), ("escalated", SUPERVISOR)])
+    await deliver_outbox(tg_settings, store, now=at("2026-11-26T10:30"))
+    listed = fake_telegram.messages(SUPERVISOR)
+    assert len(listed) == 1 and all(f"#{i}" in (listed[0].text or "") for i in ids)
+    assert "LEWAT BATAS" in (listed[0].text or "")
