@@ -10,6 +10,7 @@ supervisor's digest closes the day. Then each chat's messages are printed.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import sys
@@ -26,6 +27,9 @@ TOKENS = {"kemensos": "demo-token-kemensos", "kemendag": "demo-token-kemendag"}
 BOT_TOKEN = "424242:DEMO"
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = datetime(2026, 11, 23, 7, 0, tzinfo=WIB)  # a Monday
+# Telegram allows about 20 messages a minute per group; the demo keeps that limit
+# but lets a "minute" last 3 seconds, so that a day fits in under a minute.
+DEMO_MINUTE = 3.0
 
 
 def _fakes() -> Any:
@@ -144,45 +148,61 @@ class Officers:
             await asyncio.sleep(0.3)
 
 
-async def act_as_officers(runtime: Any, fake_telegram: Any, routing: Any) -> list[str]:
-    """A few tickets acknowledged, one moved, one answered and resolved, one corrected."""
+ANSWERS = {
+    "linjamsos": "Mohon maaf atas keterlambatannya. Penyaluran PKH tahap 4 bertahap per wilayah; data Anda sudah kami "
+                 "teruskan ke pendamping PKH setempat untuk dicek. Status dapat dipantau di cekbansos.kemensos.go.id.",
+    "pdn": "Terima kasih laporannya. Temuan harga di atas HET sudah kami teruskan ke dinas perdagangan setempat untuk "
+           "pengawasan pasar minggu ini.",
+}
+
+
+async def act_as_officers(runtime: Any, fake_telegram: Any, fake_instagram: Any, routing: Any) -> list[str]:
+    """As people would: officers acknowledge and draft answers, the media team approves one,
+    which the bot posts on Instagram."""
     done: list[str] = []
     officers = Officers(fake_telegram, runtime)
-    open_tickets = [t for t in runtime.store.tickets(status="open") if t.unit]
-    by_unit: dict[tuple[str, str], list[Any]] = {}
-    for ticket in open_tickets:
-        by_unit.setdefault((ticket.account, ticket.unit), []).append(ticket)
-    for (account, unit_key), tickets in list(by_unit.items())[:4]:
+    media_member = routing.media_team.members[0]
+    for account, unit_key in (("kemensos", "linjamsos"), ("kemendag", "pdn"), ("kemensos", "pusdatin")):
+        tickets = [t for t in runtime.store.tickets(status="open", account=account, unit=unit_key)]
         unit = routing.accounts[account].units[unit_key]
-        if not unit.officers:
+        if not tickets or not unit.officers:
             continue
-        first = tickets[0]
-        await officers.press(unit.chat_id, unit.officers[0], first.id, "ack")
-        done.append(f"{unit_key}: petugas menerima tiket #{first.id}")
-        if len(tickets) > 1:
-            await officers.reply(unit.chat_id, unit.officers[0], tickets[1].id,
-                                 "Sudah kami jawab lewat DM, data penerima sedang dicek dinsos setempat.")
-            await officers.press(unit.chat_id, unit.officers[0], tickets[1].id, "done")
-            done.append(f"{unit_key}: tiket #{tickets[1].id} dijawab dan diselesaikan")
+        officer, first = unit.officers[0], tickets[0]
+        await officers.press(unit.chat_id, officer, first.id, "ack")
+        done.append(f"{unit_key.upper()}: petugas menekan Terima pada tiket #{first.id}")
+        answer = ANSWERS.get(unit_key)
+        comment = next((t for t in tickets if t.channel == "comment"), None)
+        if answer and comment is not None:
+            await officers.reply(unit.chat_id, officer, comment.id, answer)
+            done.append(f"{unit_key.upper()}: petugas membalas tiket #{comment.id} dengan draf jawaban")
+            draft = await _wait(lambda: next((m for m in fake_telegram.messages(routing.media_team.chat_id)
+                                              if f"Draf jawaban tiket #{comment.id}" in (m.text or "")), None))
+            if draft is not None:
+                fake_telegram.press_button(routing.media_team.chat_id, draft.message_id, media_member,
+                                           draft.callback_data[0])
+                if await _wait(lambda: any(r.text == answer for r in fake_instagram.sent_replies)):
+                    done.append(f"Tim media menekan Kirim: jawaban tiket #{comment.id} terbit di Instagram")
     return done
 
 
-def transcript(fake_telegram: Any, titles: dict[int, str], out: TextIO) -> None:
-    """What each Telegram chat saw, group by group."""
+def transcript(fake_telegram: Any, titles: dict[int, str], out: TextIO, per_chat: int = 5) -> None:
+    """What each Telegram chat saw, group by group (the first messages of each, shortened)."""
     for chat_id, title in titles.items():
         messages = fake_telegram.messages(chat_id)
         if not messages:
             continue
-        out.write(f"\n━━━ {title} ({chat_id}) — {len(messages)} pesan ━━━\n")
-        for message in messages:
+        out.write(f"\n━━━ {title} — {len(messages)} pesan ━━━\n")
+        for message in messages[:per_chat]:
             text = re.sub(r"\n{2,}", "\n", (message.text or f"[{message.kind}]").strip())
             lines = text.splitlines()
-            shown = lines[:6] + (["  …"] if len(lines) > 6 else [])
+            shown = lines[:4] + (["…"] if len(lines) > 4 else [])
             buttons = [b["text"] for row in message.buttons for b in row]
             edited = " (diedit)" if message.edited else ""
             out.write("  ▸ " + "\n    ".join(shown) + edited + "\n")
             if buttons:
-                out.write("    [" + "] [".join(buttons[:8]) + ("] …" if len(buttons) > 8 else "]") + "\n")
+                out.write("    [" + "] [".join(buttons[:6]) + ("] …" if len(buttons) > 6 else "]") + "\n")
+        if len(messages) > per_chat:
+            out.write(f"  … dan {len(messages) - per_chat} pesan lainnya\n")
 
 
 async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: int = 8765,
@@ -190,13 +210,16 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
     instagram_server, telegram_server = _fakes()
     from bot import reminders
     from bot.config import load_settings
+    from bot.delivery import Limits
     from bot.runner import build_runtime, serve
     from classifiers.pipeline import load_classifier
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="triage-demo-"))
     clock = SimClock(DAY + timedelta(hours=10, minutes=5))  # 17:05 WIB: the day's messages are in
     summary: dict[str, Any] = {}
-    with instagram_server.FakeInstagram() as fake_ig, telegram_server.FakeTelegram(BOT_TOKEN) as fake_tg:
+    minute = telegram_server.Window(20, DEMO_MINUTE)
+    with instagram_server.FakeInstagram() as fake_ig, \
+            telegram_server.FakeTelegram(BOT_TOKEN, flood=telegram_server.FloodLimits(group=minute)) as fake_tg:
         settings = load_settings(_env(fake_ig.url, fake_tg.base_url.removesuffix("/bot"), tmp / "demo.db"))
         routing = settings.routing
         for key, acc in routing.accounts.items():
@@ -207,7 +230,8 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
         out.write(f"Demo: {summary['messages']} komentar dan DM hari ini untuk {len(routing.accounts)} akun; "
                   "memuat model klasifikasi…\n")
         classifier = load_classifier(routing.account_rules())
-        runtime = build_runtime(settings, classifier=classifier, clock=clock)
+        runtime = build_runtime(settings, classifier=classifier, clock=clock,
+                                limits=Limits(group_per_period=20, group_period=DEMO_MINUTE))
         stop = asyncio.Event()
         task = asyncio.create_task(serve(runtime, stop, poll=False))
         web = None
@@ -221,15 +245,17 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
             summary["tickets"] = len(made)
             out.write(f"{len(made)} tiket dibuat; meneruskan ke grup Telegram…\n")
             await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=40)
-            summary["actions"] = await act_as_officers(runtime, fake_tg, routing)
+            summary["actions"] = await act_as_officers(runtime, fake_tg, fake_ig, routing)
+            for line in summary["actions"]:
+                out.write(f"  · {line}\n")
+            summary["digest"] = await _send_digest(runtime, settings, clock)
+            out.write("Selasa 07:30 WIB: ringkasan harian dikirim ke pimpinan\n")
             for label, moment in (("Rabu 10:00", DAY + timedelta(days=2, hours=3)),
                                   ("Kamis 16:30", DAY + timedelta(days=3, hours=9, minutes=30))):
                 clock.now = moment
                 notices = await runtime.sweep(reminders.sweep, moment)
                 out.write(f"Jam dimajukan ke {label} WIB: {len(notices)} pengingat/eskalasi\n")
                 await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=20)
-            summary["digest"] = await _send_digest(runtime, settings, clock)
-            await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=20)
             if serve_web:
                 await stop.wait()
         finally:
@@ -238,12 +264,16 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
             if web is not None:
                 await web.cleanup()
         transcript(fake_tg, titles, out)
+        out.write("\n━━━ Ringkasan harian untuk pimpinan (Selasa 07:30 WIB) ━━━\n")
+        out.write(html.unescape(re.sub(r"<[^>]+>", "", summary.get("digest", ""))) + "\n")
+        out.write(f"\nJawaban yang terbit di Instagram: {len(fake_ig.sent_replies)} balasan komentar, "
+                  f"{len(fake_ig.sent_dms)} DM. Basis data demo: {tmp / 'demo.db'}\n")
     return summary
 
 
 async def _send_digest(runtime: Any, settings: Any, clock: SimClock) -> str:
-    """The supervisor's morning digest, Friday 07:30."""
-    clock.now = DAY + timedelta(days=4, minutes=30)
+    """The supervisor's morning digest, Tuesday 07:30: yesterday's tickets."""
+    clock.now = DAY + timedelta(days=1, minutes=30)
     from bot import digest_job
 
     return str(await runtime.sweep(digest_job.send_digest, clock.now))
