@@ -6,6 +6,7 @@ its line and how to fix it, so the media team can mend it without reading code.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -134,6 +135,16 @@ class AccountConfig(_Model):
         return self
 
 
+@functools.lru_cache(maxsize=8)
+def _calendar(tz: str, opens: dt.time, closes: dt.time, extra_holidays: frozenset[date],
+              extra_workdays: frozenset[date]) -> "WorkingCalendar":
+    """One calendar per configuration, so its per-year caches of working days are built once."""
+    from bot.deadlines import WorkingCalendar
+
+    return WorkingCalendar(tz=tz, opens=opens, closes=closes, extra_holidays=extra_holidays,
+                           extra_workdays=extra_workdays)
+
+
 class RoutingConfig(_Model):
     timezone: str = "Asia/Jakarta"
     deadline: DeadlineConfig = Field(default_factory=lambda: DeadlineConfig.model_validate({}))
@@ -167,15 +178,8 @@ class RoutingConfig(_Model):
 
     def calendar(self) -> "WorkingCalendar":
         """The working calendar that deadlines, reminders and compliance are counted in."""
-        from bot.deadlines import WorkingCalendar
-
-        return WorkingCalendar(
-            tz=self.timezone,
-            opens=self.deadline.working_hours.start,
-            closes=self.deadline.working_hours.end,
-            extra_holidays=frozenset(self.deadline.extra_holidays),
-            extra_workdays=frozenset(self.deadline.extra_workdays),
-        )
+        return _calendar(self.timezone, self.deadline.working_hours.start, self.deadline.working_hours.end,
+                         frozenset(self.deadline.extra_holidays), frozenset(self.deadline.extra_workdays))
 
     def account_rules(self) -> dict[str, AccountRules]:
         """The part of the routing the classifier's router needs."""

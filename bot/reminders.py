@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 from bot import telegram_ui as ui
 from bot.config import RoutingConfig, Settings, parse_duration_hours
-from bot.deadlines import WorkingCalendar, subtract_working_time, working_time_between
+from bot.deadlines import WorkingCalendar, add_working_time, subtract_working_time
 from bot.store import Store, Ticket
 from bot.triage import ACKNOWLEDGED, OPEN
 
@@ -48,49 +49,88 @@ class SweepPolicy:
         return cls(tuple(hours), parse_duration_hours(routing.reminders.nudge_unacknowledged_after, day), calendar)
 
 
-def due_notices(
-    tickets: Iterable[Ticket],
-    done: Mapping[int, set[str]],
-    routing: RoutingConfig,
-    policy: SweepPolicy,
-    names: Mapping[int, str],
-    now: datetime,
-) -> list[Notice]:
-    """What must be sent at `now`. `done` maps ticket id -> event markers already
-    recorded ("reminder:8.0", "nudge", "escalated"). Tickets falling due together
-    go out as one list per group, so a busy unit is not flooded."""
-    reminders: dict[tuple[str, str, float], list[Ticket]] = defaultdict(list)
-    overdue: list[Ticket] = []
-    nudges: dict[tuple[str, str], list[Ticket]] = defaultdict(list)
+class Timing(Protocol):
+    """What the sweep needs to know of a ticket (a Ticket, or a light row from the store)."""
+
+    id: int
+    account: str
+    unit: str | None
+    status: str
+    deadline: datetime | None
+    received_at: datetime
+    acknowledged_by: int | None
+
+
+@dataclass
+class Plan:
+    """Which tickets get which notice: decided on light rows, rendered afterwards."""
+
+    reminders: dict[tuple[str, str, float], list[int]] = field(default_factory=lambda: defaultdict(list))
+    overdue: list[int] = field(default_factory=list)
+    nudges: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    def ticket_ids(self) -> set[int]:
+        ids = set(self.overdue)
+        for group in (*self.reminders.values(), *self.nudges.values()):
+            ids.update(group)
+        return ids
+
+
+def plan_notices(tickets: Iterable[Timing], done: Mapping[int, set[str]], policy: SweepPolicy, now: datetime) -> Plan:
+    """What falls due at `now`. `done` maps ticket id -> markers already recorded
+    ("reminder:8.0", "nudge", "escalated")."""
+    plan = Plan()
     for ticket in tickets:
         if ticket.deadline is None or ticket.unit is None or ticket.status not in (OPEN, ACKNOWLEDGED):
             continue
         marks = done.get(ticket.id, set())
         if now >= ticket.deadline:
             if "escalated" not in marks:
-                overdue.append(ticket)
+                plan.overdue.append(ticket.id)
             continue
-        hours = _reminder_due(ticket, marks, policy, now)
+        hours = _reminder_due(ticket.deadline, marks, policy, now)
         if hours is not None:
-            reminders[(ticket.account, ticket.unit, hours)].append(ticket)
-        if ticket.status == OPEN and "nudge" not in marks and _waited(ticket, policy, now) >= policy.nudge_after_hours:
-            nudges[(ticket.account, ticket.unit)].append(ticket)
-    notices = [_reminder(key, due, routing, policy, names, now) for key, due in sorted(reminders.items())]
-    notices += _escalations(overdue, routing, names, now) if overdue else []
-    notices += [_nudge(account, unit, waiting, routing, policy, now) for (account, unit), waiting in sorted(nudges.items())]
+            plan.reminders[(ticket.account, ticket.unit, hours)].append(ticket.id)
+        if ticket.status == OPEN and "nudge" not in marks and \
+                now >= _moment(ticket.received_at, policy.nudge_after_hours, policy.calendar):
+            plan.nudges[(ticket.account, ticket.unit)].append(ticket.id)
+    return plan
+
+
+def due_notices(
+    tickets: Sequence[Ticket],
+    done: Mapping[int, set[str]],
+    routing: RoutingConfig,
+    policy: SweepPolicy,
+    names: Mapping[int, str],
+    now: datetime,
+) -> list[Notice]:
+    """The notices due at `now`, rendered. Tickets falling due together go out as
+    one list per group, so a busy unit is not flooded."""
+    plan = plan_notices(tickets, done, policy, now)
+    by_id = {t.id: t for t in tickets}
+    notices = [_reminder(key, [by_id[i] for i in ids], routing, policy, names, now)
+               for key, ids in sorted(plan.reminders.items())]
+    if plan.overdue:
+        notices += _escalations([by_id[i] for i in plan.overdue], routing, names, now)
+    notices += [_nudge(account, unit, [by_id[i] for i in ids], routing, policy, now)
+                for (account, unit), ids in sorted(plan.nudges.items())]
     return notices
 
 
-def _waited(ticket: Ticket, policy: SweepPolicy, now: datetime) -> float:
-    return working_time_between(ticket.received_at, now, calendar=policy.calendar).total_seconds() / 3600
+@functools.lru_cache(maxsize=200_000)
+def _moment(start: datetime, hours: float, calendar: WorkingCalendar) -> datetime:
+    """`hours` of working time after `start` (before it, when negative). Cached: the
+    sweep runs every minute over the same tickets."""
+    if hours >= 0:
+        return add_working_time(start, timedelta(hours=hours), calendar=calendar)
+    return subtract_working_time(start, timedelta(hours=-hours), calendar=calendar)
 
 
-def _reminder_due(ticket: Ticket, marks: set[str], policy: SweepPolicy, now: datetime) -> float | None:
+def _reminder_due(deadline: datetime, marks: set[str], policy: SweepPolicy, now: datetime) -> float | None:
     """The nearest reminder that fell due and was not sent: after an outage the team
     needs the current one, not a stale '1 hari lagi' as well."""
-    assert ticket.deadline is not None
-    due = [h for h in policy.reminder_hours
-           if now >= subtract_working_time(ticket.deadline, timedelta(hours=h), calendar=policy.calendar)]
+    due = [h for h in policy.reminder_hours if now >= _moment(deadline, -h, policy.calendar)]
     if not due or f"reminder:{min(due)}" in marks:
         return None
     return min(due)
@@ -161,12 +201,19 @@ def _buttons(rendered: ui.Rendered) -> tuple[tuple[tuple[str, str], ...], ...]:
 
 
 def sweep(settings: Settings, store: Store, *, now: datetime) -> list[Notice]:
-    """`triage remind`: record and queue every notice due at `now`; returns the new ones."""
+    """`triage remind`: record and queue every notice due at `now`; returns the new ones.
+    Decides on light rows of every active ticket; loads in full only the tickets it names."""
     routing = settings.routing
-    tickets = store.active_tickets()
+    policy = SweepPolicy.from_routing(routing)
+    timings = store.active_timings()
+    plan = plan_notices(timings, store.notice_markers([t.id for t in timings]), policy, now)
+    ids = plan.ticket_ids()
+    if not ids:
+        return []
+    tickets = [t for t in store.tickets_by_ids(sorted(ids))]
     done = store.notice_markers([t.id for t in tickets])
     ack_ids = {t.acknowledged_by for t in tickets if t.acknowledged_by}
     names = {i: store.person_name(i) or f"petugas {i}" for i in ack_ids if i is not None}
-    notices = due_notices(tickets, done, routing, SweepPolicy.from_routing(routing), names, now)
+    notices = due_notices(tickets, done, routing, policy, names, now)
     return [n for n in notices if store.record_notice(
         n.key, n.chat_id, n.kind, n.ticket_ids, {"text": n.text, "buttons": n.buttons}, n.detail or {}, now=now)]

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import sqlite_utils
 
@@ -64,6 +64,16 @@ class Ticket:
         out["labels"] = list(self.labels)
         out["scores"] = dict(self.scores)
         return out
+
+
+class Timing(NamedTuple):
+    id: int
+    account: str
+    unit: str | None
+    status: str
+    deadline: datetime | None
+    received_at: datetime
+    acknowledged_by: int | None
 
 
 @dataclass(frozen=True)
@@ -326,6 +336,20 @@ class Store:
 
     def active_tickets(self) -> list[Ticket]:
         return self.tickets(status=ACTIVE_STATUSES, order="t.deadline, t.id")
+
+    def active_timings(self) -> list["Timing"]:
+        """Light rows of every open or acknowledged ticket, for the reminder sweep."""
+        rows = self.db.execute(
+            "SELECT id, account, unit, status, deadline, received_at, acknowledged_by FROM tickets "
+            "WHERE status IN ('open', 'acknowledged') AND deadline IS NOT NULL").fetchall()
+        return [Timing(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]), datetime.fromisoformat(r[5]), r[6])
+                for r in rows]
+
+    def tickets_by_ids(self, ids: Sequence[int]) -> list[Ticket]:
+        found: list[Ticket] = []
+        for chunk in _chunks([str(i) for i in ids], 500):
+            found += self._ticket_rows(f"WHERE t.id IN ({','.join('?' * len(chunk))}) ORDER BY t.id", chunk)
+        return found
 
     def ticket_events(self, ticket_id: int) -> list[dict[str, Any]]:
         rows = _dicts(self.db.execute("SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", [ticket_id]))

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,7 +102,7 @@ def tiny_base(tmp_path_factory) -> Path:
 
 
 def _train(base: Path, out: Path, **kw):
-    args = dict(base_dir=base, seed=13, epochs=2, batch_size=8, max_length=32, progress=False,
+    args: dict[str, Any] = dict(base_dir=base, seed=13, epochs=2, batch_size=8, max_length=32, progress=False,
                 train_layers=1, threads=1)
     args.update(kw)
     return train_transformer(TEXTS, Y, out, **args)
