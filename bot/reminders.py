@@ -52,13 +52,18 @@ class SweepPolicy:
 class Timing(Protocol):
     """What the sweep needs to know of a ticket (a Ticket, or a light row from the store)."""
 
-    id: int
-    account: str
-    unit: str | None
-    status: str
-    deadline: datetime | None
-    received_at: datetime
-    acknowledged_by: int | None
+    @property
+    def id(self) -> int: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def deadline(self) -> datetime | None: ...
+    @property
+    def received_at(self) -> datetime: ...
 
 
 @dataclass

@@ -52,7 +52,8 @@ class SimClock:
 
 
 def load_day(path: Path = DEMO_DIR / "day.jsonl") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    posts, messages = [], []
+    posts: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             record = json.loads(line)
