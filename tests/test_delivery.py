@@ -49,7 +49,7 @@ async def start(settings: Settings, classifier: Any) -> tuple[Runtime, asyncio.E
 async def test_a_429_storm_loses_nothing_and_shows_nothing_twice(
         settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
     seed_burst(fake_instagram, 12)
-    fake_telegram.inject_flood("sendMessage", retry_after=1, times=6)
+    fake_telegram.inject_flood("sendMessage", retry_after=1, times=3)
     runtime, stop, task = await start(settings, classifier)
     made = await runtime.poll_once()
     assert len(made) == 12
@@ -57,7 +57,7 @@ async def test_a_429_storm_loses_nothing_and_shows_nothing_twice(
     await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, MEDIA)) == 12, timeout=30)
     stop.set()
     await task
-    assert fake_telegram.flood_errors() == 6  # only the injected ones: the bot waited as told
+    assert fake_telegram.flood_errors() == 3  # only the injected ones: the bot waited as told
     for chat in (LINJAMSOS, MEDIA):
         assert max(shown_tickets(fake_telegram, chat).values()) == 1
 

@@ -258,6 +258,7 @@ async def test_api_lists_chats_in_order_with_messages(fake: FakeTelegram, bot: B
     assert isinstance(message["date"], int) and message["kind"] == "text"
 
 
+@pytest.mark.slow  # starts a browser
 async def test_page_shows_messages_as_they_arrive(
     fake: FakeTelegram, bot: Bot, page_url: str, devtools: DevTools, tmp_path: Path
 ) -> None:

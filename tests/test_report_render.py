@@ -42,6 +42,7 @@ def screenshot(browser: str, page: Path, out: Path, profile: Path) -> None:
     assert done.returncode == 0 and out.exists(), f"chromium failed ({done.returncode}):\n{done.stderr[-2000:]}"
 
 
+@pytest.mark.slow  # starts a browser
 def test_report_html_renders_in_chromium(tmp_path: Path) -> None:
     browser = find_chromium()
     routing = parse_routing(ROUTING_YAML)
