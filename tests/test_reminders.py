@@ -131,3 +131,32 @@ async def test_tickets_falling_due_together_go_out_as_one_list(tg_settings: Sett
     listed = fake_telegram.messages(SUPERVISOR)
     assert len(listed) == 1 and all(f"#{i}" in (listed[0].text or "") for i in ids)
     assert "LEWAT BATAS" in (listed[0].text or "")
+
+
+def test_digest_and_monthly_report_are_sent_once(tg_settings: Settings, fake_telegram: FakeTelegram,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    make_ticket(tg_settings, at("2026-11-23T10:00"))
+    monkeypatch.setenv("TRIAGE_CONFIG", str(tg_settings.config_path))
+    monkeypatch.setenv("TRIAGE_DB", str(tg_settings.db_path))
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", tg_settings.telegram_token or "")
+    monkeypatch.setenv("TELEGRAM_API_URL", tg_settings.telegram_api_url)
+    assert main(["digest", "--now", "2026-11-24T07:30", "--send"]) == 0
+    assert main(["digest", "--now", "2026-11-24T07:31", "--send"]) == 0  # a second run sends nothing new
+    sent = fake_telegram.messages(SUPERVISOR)
+    assert [m.kind for m in sent] == ["text", "photo"]
+    assert "Ringkasan harian" in (sent[0].text or "") and "linjamsos" in (sent[0].text or "")
+    assert sent[1].file is not None and len(sent[1].file.content) > 10_000
+
+    from bot.digest_job import send_monthly_report
+
+    store = Store(tg_settings.db_path)
+    assert send_monthly_report(tg_settings, store, now=at("2026-12-02T07:30")) is None  # not the first working day
+    path = send_monthly_report(tg_settings, store, now=at("2026-12-01T07:30"))
+    assert path is not None and path.endswith(".pdf")
+    import asyncio
+
+    asyncio.run(deliver_outbox(tg_settings, store, now=at("2026-12-01T07:31")))
+    docs = [m for m in fake_telegram.messages(MEDIA) if m.kind == "document"]
+    assert len(docs) == 1 and docs[0].file is not None and docs[0].file.content.startswith(b"%PDF")
+    assert "2026-11" in (docs[0].file.filename or "")
