@@ -1,0 +1,268 @@
+"""Plain functions behind the `triage classify`, `triage eval` and `triage train` commands.
+
+They take and return our own types; bot/cli.py only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Mapping, Sequence
+
+from classifiers.base import AccountRules, Classifier, MessageIn, Prediction
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TRAIN_DIR = Path(__file__).parent / "data" / "train"
+DEFAULT_MODEL_DIR = Path(__file__).parent / "model"
+MODEL_CARD = Path(__file__).parent / "MODEL_CARD.md"
+BATCH = 32
+
+
+# ---------------------------------------------------------------- classify
+
+def prediction_record(msg_id: Any, pred: Prediction) -> dict[str, Any]:
+    return {"id": msg_id, "labels": list(pred.labels),
+            "scores": {k: round(float(v), 4) for k, v in pred.scores.items()},
+            "unit": pred.unit, "unit_source": pred.unit_source, "lang": pred.lang}
+
+
+def _parse_line(line: str, line_no: int) -> tuple[Any, MessageIn | None, str | None]:
+    """(id, message or None, error or None) for one input line."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, None, f"line {line_no}: not valid JSON ({exc.msg})"
+    if not isinstance(obj, dict):
+        return None, None, f"line {line_no}: expected a JSON object"
+    msg_id = obj.get("id")
+    problems = []
+    text = obj.get("text")
+    if not isinstance(text, str):
+        problems.append("'text' missing or not a string")
+    account = obj.get("account")
+    if not isinstance(account, str) or not account:
+        problems.append("'account' missing or not a string")
+    channel = obj.get("channel", "comment")
+    if channel not in ("comment", "dm"):
+        problems.append("'channel' must be 'comment' or 'dm'")
+    if problems:
+        return msg_id, None, f"line {line_no}: " + "; ".join(problems)
+    return msg_id, MessageIn(account=str(account), channel=str(channel), text=str(text)), None
+
+
+def classify_stream(in_stream: IO[str], out_stream: IO[str], classifier: Classifier, *,
+                    err_stream: IO[str] | None = None, batch_size: int = BATCH) -> int:
+    """JSON Lines in (id, account, channel, text) -> JSON Lines out (id, labels, scores, unit, lang).
+
+    A bad line gives {"id": ..., "line": n, "error": "..."} on out_stream and a message on
+    err_stream, and the stream goes on. Returns 0, or 1 if any line was bad.
+    """
+    err = err_stream if err_stream is not None else sys.stderr
+    bad = 0
+    pending: list[tuple[Any, int, MessageIn]] = []
+
+    def flush() -> None:
+        nonlocal bad
+        if not pending:
+            return
+        try:
+            preds = classifier.predict([m for _, _, m in pending])
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not stop the stream: retry one by one
+            preds = []
+            for msg_id, line_no, msg in pending:
+                try:
+                    preds.append(classifier.predict([msg])[0])
+                except Exception as exc1:  # noqa: BLE001
+                    bad += 1
+                    print(f"line {line_no}: classifier failed: {exc1!r}", file=err)
+                    preds.append(None)  # type: ignore[arg-type]
+            del exc
+        for (msg_id, line_no, _), pred in zip(pending, preds):
+            if pred is None:
+                out_stream.write(json.dumps({"id": msg_id, "line": line_no, "error": "classifier failed"}) + "\n")
+            else:
+                out_stream.write(json.dumps(prediction_record(msg_id, pred), ensure_ascii=False) + "\n")
+        out_stream.flush()
+        pending.clear()
+
+    for line_no, line in enumerate(in_stream, 1):
+        if not line.strip():
+            continue
+        msg_id, msg, problem = _parse_line(line, line_no)
+        if msg is None:
+            flush()  # keep the output in input order
+            bad += 1
+            print(problem, file=err)
+            out_stream.write(json.dumps({"id": msg_id, "line": line_no, "error": problem}, ensure_ascii=False) + "\n")
+            out_stream.flush()
+            continue
+        pending.append((msg_id, line_no, msg))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    return 1 if bad else 0
+
+
+# ---------------------------------------------------------------- evaluate
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Figures (JSON-ready dict) and their text rendering."""
+
+    data: Mapping[str, Any]
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    def to_json(self) -> str:
+        return json.dumps(self.data, ensure_ascii=False, indent=2)
+
+
+def evaluate_file(path: Path | str, classifier: Classifier) -> EvalReport:
+    """Predict every record of a labelled JSON Lines file and report the figures."""
+    from classifiers import evaluate
+    from classifiers.dataset import load_records
+
+    records = load_records(path)
+    data = evaluate.run(classifier, records)
+    return EvalReport(data=data, text=evaluate.format_report(data))
+
+
+# ---------------------------------------------------------------- train
+
+def default_rules(config_path: Path | None = None) -> dict[str, AccountRules]:
+    """The routing rules of routing.yaml ($TRIAGE_CONFIG or the project's copy)."""
+    from bot.config import load_routing
+
+    path = config_path or Path(os.environ.get("TRIAGE_CONFIG", PROJECT_ROOT / "routing.yaml"))
+    return load_routing(Path(path)).account_rules()
+
+
+def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None, *,
+          feedback: Path | None = None, judol: Path | None = None, smsa: Path | None = None,
+          eval_file: Path | None = None, seed: int = 13, epochs: int = 4, skip_transformer: bool = False,
+          rules: Mapping[str, AccountRules] | None = None, model_card: Path | None = None,
+          quantize: bool = False) -> dict[str, Any]:
+    """Train every part, write the artifacts to out_dir (default classifiers/model) and the model card.
+
+    judol: dataset_judol_labelled.csv (extra spam data, and its held-out part measures spam F1);
+    smsa: the indonlu_smsa folder (its test split measures negative F1);
+    eval_file: labelled file measured after training, never trained or tuned on.
+    """
+    from classifiers.dataset import load_records, merge
+    from classifiers.training import TrainOptions, train_all
+
+    files = list(train_files) if train_files else sorted(DEFAULT_TRAIN_DIR.glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"no training files given and none in {DEFAULT_TRAIN_DIR}")
+    out = Path(out_dir) if out_dir is not None else DEFAULT_MODEL_DIR
+    rules = dict(rules) if rules is not None else default_rules()
+    units = {acc: set(r.unit_keys) for acc, r in rules.items()}
+    records = merge(files, feedback, units=units)
+    eval_records = load_records(eval_file) if eval_file is not None else None
+    if eval_records:
+        seen = {" ".join(r.text.lower().split()) for r in records}
+        overlap = sum(" ".join(r.text.lower().split()) in seen for r in eval_records)
+    else:
+        overlap = 0
+    t0 = time.perf_counter()
+    report = train_all(records, out, rules=rules, judol=judol, smsa=smsa, eval_records=eval_records,
+                       options=TrainOptions(seed=seed, epochs=epochs, skip_transformer=skip_transformer,
+                                            quantize=quantize))
+    report["files"] = [str(f) for f in files] + ([str(feedback)] if feedback else [])
+    report["eval_file"] = str(eval_file) if eval_file else None
+    report["eval_overlap_with_training"] = overlap
+    report["total_seconds"] = time.perf_counter() - t0
+    (out / "training_report.json").write_text(json.dumps(_slim(report), indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+    write_model_card(report, model_card or MODEL_CARD)
+    return report
+
+
+def _slim(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The report without per-record error lists (they name evaluation ids only, but are long)."""
+    out = dict(report)
+    alts = {}
+    for name, rep in report.get("alternatives", {}).items():
+        alts[name] = {k: v for k, v in rep.items() if k != "errors"}
+    out["alternatives"] = alts
+    return out
+
+
+# ---------------------------------------------------------------- model card
+
+CARD_START = "<!-- figures:start (written by `triage train`; edit outside these markers) -->"
+CARD_END = "<!-- figures:end -->"
+
+
+def _fig_row(name: str, fig: Mapping[str, Any]) -> str:
+    pl = fig["per_label"]
+    return (f"| {name} | {fig['macro_f1']:.3f} | " + " | ".join(f"{pl[l]['f1']:.3f}" for l in pl)
+            + f" | {fig['exact_match']:.3f} | {fig['unit_accuracy']:.3f} |")
+
+
+def render_figures(report: Mapping[str, Any]) -> str:
+    lines = [f"Trained on {report.get('n_train')} records ({', '.join(Path(f).name for f in report.get('files', []))}), "
+             f"seed {report.get('seed')}; thresholds and choices tuned on {report.get('n_held')} held-out training "
+             f"records (and 5-fold out-of-fold scores for the n-gram backend). Evaluated on "
+             f"`{Path(str(report.get('eval_file'))).name}` ({report.get('eval_overlap_with_training', 0)} texts "
+             "also in the training data).", ""]
+    alts = report.get("alternatives", {})
+    if alts:
+        header = "| backend | macro-F1 | complaint F1 | question F1 | negative F1 | spam F1 | exact match | unit accuracy |"
+        sep = "|---|---|---|---|---|---|---|---|"
+        lines += ["All evaluation records:", "", header, sep]
+        lines += [_fig_row(name, rep["overall"]) for name, rep in alts.items()]
+        lines += ["", "Hard cases only:", "", header, sep]
+        lines += [_fig_row(name, rep["hard"]) for name, rep in alts.items()]
+        lines += ["", "Per language (macro-F1 / unit accuracy):", "",
+                  "| backend | " + " | ".join(next(iter(alts.values()))["by_lang"]) + " |",
+                  "|---|" + "---|" * len(next(iter(alts.values()))["by_lang"])]
+        for name, rep in alts.items():
+            lines.append(f"| {name} | " + " | ".join(f"{f['macro_f1']:.3f} / {f['unit_accuracy']:.3f} (n={f['n']})"
+                                                    for f in rep["by_lang"].values()) + " |")
+        lines += ["", "| backend | language accuracy | throughput (eval run, messages/s) | unit sources |", "|---|---|---|---|"]
+        for name, rep in alts.items():
+            lines.append(f"| {name} | {rep.get('language_accuracy', 0):.3f} | {rep.get('messages_per_second', 0):.1f} | "
+                         f"{rep.get('unit_sources', {})} |")
+    if "judol_test" in report:
+        j = report["judol_test"]
+        lines += ["", f"Spam model on the held-out judol comments (split by distinct normalised text, n={j['n']}, "
+                  f"{j['positives']} gambling promotions): F1 {j['f1']:.3f}, precision {j['precision']:.3f}, "
+                  f"recall {j['recall']:.3f}."]
+    if "smsa_test" in report:
+        s = report["smsa_test"]
+        lines += ["", "SmSA test split (n={}), SmSA 'negative' vs our `negative` label: ".format(s["n"])
+                  + ", ".join(f"{k.replace('_negative_f1', '')} F1 {v:.3f}" for k, v in s.items() if k != "n") + "."]
+    lines += ["", "Tuning on held-out training data:", "",
+              f"- n-gram out-of-fold macro-F1: {report.get('ngram_oof_macro_f1', 0):.3f}"]
+    if "ensemble" in report:
+        e = report["ensemble"]
+        lines.append(f"- ensemble transformer weight {e['w_transformer']} (held-out macro-F1 {e['held_out_macro_f1']:.3f}; "
+                     f"transformer alone {report.get('transformer_only_held_out_macro_f1', 0):.3f})")
+    lines.append(f"- unit accuracy on held-out complaint/question records by unit model: "
+                 f"{ {k: round(v, 3) for k, v in report.get('unit_held_out_accuracy', {}).items()} }")
+    cfg = report.get("config", {})
+    if cfg:
+        lines.append(f"- default backend: `{cfg.get('default_backend')}`; thresholds: "
+                     + "; ".join(f"{n}: {b['thresholds']}" for n, b in cfg.get("backends", {}).items()))
+    lines.append(f"- training time {report.get('total_seconds', report.get('train_seconds', 0)):.0f} s")
+    return "\n".join(lines)
+
+
+def write_model_card(report: Mapping[str, Any], path: Path) -> None:
+    """Replace the figures block of the model card (or append one)."""
+    block = f"{CARD_START}\n{render_figures(report)}\n{CARD_END}"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Model card: triage classifier\n\n## Figures\n\n"
+    if CARD_START in text and CARD_END in text:
+        head, rest = text.split(CARD_START, 1)
+        tail = rest.split(CARD_END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")

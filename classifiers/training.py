@@ -1,0 +1,497 @@
+"""Training every part of the pipeline, tuning it on held-out training data, and measuring it.
+
+    report = train_all(records, out_dir, rules=rules, judol=..., smsa=..., eval_records=...)
+
+Steps (deterministic for a seed):
+1. the training records are split into a fitting part (85%) and a held-out part
+   (15%, stratified by account and label set, identical texts kept together);
+2. n-gram label model: 5-fold out-of-fold probabilities on all records tune the
+   n-gram backend's thresholds; a model fitted on the fitting part scores the
+   held-out part for the ensemble;
+3. spam model: our records plus the judol comments (split by distinct
+   normalised text, 80/20: the 20% is only for measuring);
+4. transformer (classifiers.transformer.train_transformer) fitted on the
+   fitting part; its held-out probabilities and the n-gram's choose the
+   ensemble weight and thresholds of the default backend;
+5. unit model: n-gram LR, LR on transformer embeddings or the transformer's
+   unit head, whichever routes the held-out part best (with the rules);
+6. final n-gram models are refitted on all records; artifacts are written to
+   out_dir (replacing the previous ones); every alternative is measured on
+   the evaluation file, which is never trained or tuned on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from classifiers.base import LABELS, AccountRules
+from classifiers.dataset import Record, split
+from classifiers.ngram import NgramLabelModel, NgramSpamModel, NgramUnitModel
+from classifiers.normalize import normalize
+from classifiers.pipeline import CONFIG_FILE, FORMAT, BackendConfig, decide_labels
+from classifiers.router import Router
+
+log = logging.getLogger(__name__)
+
+SPAM = LABELS.index("spam")
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+
+
+# ---------------------------------------------------------------- data helpers
+
+def label_matrix(records: Sequence[Record]) -> np.ndarray:
+    return np.array([r.label_vector() for r in records], dtype=np.int64).reshape(len(records), len(LABELS))
+
+
+def routable(records: Sequence[Record]) -> list[Record]:
+    """Records whose unit is a topic decision: complaint or question."""
+    return [r for r in records if r.unit and {"complaint", "question"} & set(r.labels)]
+
+
+def load_judol(path: Path, seed: int, test_fraction: float = 0.2) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """The judol comments as (train texts, labels, test texts, labels), split by distinct normalised text."""
+    groups: dict[str, list[tuple[str, int]]] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            text = row.get("comment_text") or ""
+            label = int(row.get("label") or 0)
+            key = normalize(text)
+            if key:
+                groups.setdefault(key, []).append((text, label))
+    keys = sorted(groups)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(keys))
+    n_test = int(len(keys) * test_fraction)
+    test_keys = {keys[i] for i in order[:n_test]}
+    tr_t, tr_y, te_t, te_y = [], [], [], []
+    for key in keys:
+        rows = groups[key]
+        label = int(round(sum(lab for _, lab in rows) / len(rows) + 1e-9))
+        text = rows[0][0]  # one copy per distinct text: campaigns repeat
+        if key in test_keys:
+            te_t.append(text)
+            te_y.append(label)
+        else:
+            tr_t.append(text)
+            tr_y.append(label)
+    return tr_t, np.array(tr_y), te_t, np.array(te_y)
+
+
+def load_smsa(folder: Path, part: str = "test") -> tuple[list[str], np.ndarray]:
+    """SmSA texts and 1 for 'negative', 0 otherwise."""
+    texts, ys = [], []
+    with open(Path(folder) / f"{part}_preprocess.tsv", encoding="utf-8") as fh:
+        for line in fh:
+            if "\t" not in line:
+                continue
+            text, label = line.rstrip("\n").rsplit("\t", 1)
+            texts.append(text)
+            ys.append(int(label.strip() == "negative"))
+    return texts, np.array(ys)
+
+
+# ---------------------------------------------------------------- tuning helpers
+
+def f1_score(y: np.ndarray, pred: np.ndarray) -> float:
+    tp = float(((y == 1) & (pred == 1)).sum())
+    fp = float(((y == 0) & (pred == 1)).sum())
+    fn = float(((y == 1) & (pred == 0)).sum())
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def tune_thresholds(probs: np.ndarray, y: np.ndarray, grid: np.ndarray = THRESHOLD_GRID) -> dict[str, float]:
+    """Per label, the threshold with the best F1 (ties: the one nearest 0.5)."""
+    out: dict[str, float] = {}
+    for j, label in enumerate(LABELS):
+        best = max(grid, key=lambda t: (round(f1_score(y[:, j], (probs[:, j] >= t).astype(int)), 4), -abs(t - 0.5)))
+        out[label] = float(best)
+    return out
+
+
+def macro_f1(probs: np.ndarray, y: np.ndarray, thresholds: Mapping[str, float]) -> float:
+    pred = np.array([[int(lab in decide_labels(dict(zip(LABELS, row)), thresholds)) for lab in LABELS] for row in probs])
+    return float(np.mean([f1_score(y[:, j], pred[:, j]) for j in range(len(LABELS))]))
+
+
+def oof_probs(make: Callable[[], Any], texts: Sequence[str], y: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Out-of-fold probabilities of an n-gram label model."""
+    rng = np.random.default_rng(seed)
+    fold_of = rng.permutation(len(texts)) % folds
+    out = np.zeros(y.shape, dtype=np.float64)
+    for k in range(folds):
+        tr = np.where(fold_of != k)[0]
+        te = np.where(fold_of == k)[0]
+        model = make().fit([texts[i] for i in tr], y[tr])
+        out[te] = model.predict_proba([texts[i] for i in te])
+    return out
+
+
+def spam_training_set(records: Sequence[Record], judol_texts: Sequence[str], judol_y: np.ndarray,
+                      our_weight: float) -> tuple[list[str], np.ndarray, np.ndarray]:
+    texts = [r.text for r in records] + list(judol_texts)
+    y = np.concatenate([label_matrix(records)[:, SPAM], np.asarray(judol_y, dtype=np.int64)]).reshape(-1, 1)
+    w = np.concatenate([np.full(len(records), our_weight), np.ones(len(judol_texts))])
+    return texts, y, w
+
+
+# ---------------------------------------------------------------- unit models
+
+class EmbedUnitModel:
+    """Per account, a logistic regression over its units on transformer embeddings."""
+
+    def __init__(self, c: float = 4.0, seed: int = 13) -> None:
+        self.c = c
+        self.seed = seed
+        self.models: dict[str, Any] = {}
+
+    def fit(self, accounts: Sequence[str], emb: np.ndarray, units: Sequence[str]) -> "EmbedUnitModel":
+        from sklearn.linear_model import LogisticRegression
+
+        for acc in sorted(set(accounts)):
+            idx = [i for i, a in enumerate(accounts) if a == acc]
+            ys = [units[i] for i in idx]
+            if len(set(ys)) < 2:
+                self.models[acc] = ys[0]
+                continue
+            lr = LogisticRegression(C=self.c, class_weight="balanced", max_iter=3000, random_state=self.seed)
+            self.models[acc] = lr.fit(emb[idx], ys)
+        return self
+
+    def unit_probs_from_embeddings(self, accounts: Sequence[str], emb: np.ndarray) -> list[dict[str, float]]:
+        out: list[dict[str, float]] = []
+        for i, acc in enumerate(accounts):
+            m = self.models.get(acc)
+            if m is None:
+                out.append({})
+            elif isinstance(m, str):
+                out.append({m: 1.0})
+            else:
+                out.append({str(u): float(p) for u, p in zip(m.classes_, m.predict_proba(emb[i:i + 1])[0])})
+        return out
+
+
+def unit_accuracy(router: Router, records: Sequence[Record], probs: Sequence[Mapping[str, float] | None]) -> float:
+    ok = 0
+    for r, p in zip(records, probs):
+        unit, _ = router.route(r.account, r.text, r.labels, p)
+        ok += unit == r.unit
+    return ok / len(records) if records else 0.0
+
+
+# ---------------------------------------------------------------- the whole thing
+
+@dataclass
+class TrainOptions:
+    seed: int = 13
+    epochs: int = 4
+    skip_transformer: bool = False
+    holdout: float = 0.15
+    folds: int = 5
+    spam_fast: float = 0.9
+    our_spam_weight: float = 4.0
+    quantize: bool = False
+    transformer_method: str = "lora"
+    max_steps: int | None = None
+
+
+def _save_joblib(obj: Any, path: Path) -> None:
+    import joblib
+
+    joblib.dump(obj, path, compress=3)
+
+
+def _ensemble_search(ng: np.ndarray, tf: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, float], float]:
+    """The transformer weight (0..1) and thresholds with the best macro-F1 on held-out data."""
+    best: tuple[float, float, dict[str, float]] = (-1.0, 0.0, {})
+    for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0):
+        p = (1 - w) * ng + w * tf
+        th = tune_thresholds(p, y)
+        score = macro_f1(p, y, th)
+        log.info("ensemble w_transformer=%.2f held-out macro-F1 %.4f", w, score)
+        if score > best[0] + 1e-9:
+            best = (score, w, th)
+    return best[1], best[2], best[0]
+
+
+def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, AccountRules],
+              judol: Path | None = None, smsa: Path | None = None, eval_records: Sequence[Record] | None = None,
+              options: TrainOptions | None = None, base_dir: Path | None = None,
+              progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train, tune, save and measure; returns the report written into the model card."""
+    opt = options or TrainOptions()
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    report: dict[str, Any] = {"seed": opt.seed, "n_train": len(records), "alternatives": {}}
+    fit, held = split(records, opt.holdout, opt.seed)
+    report["n_fit"], report["n_held"] = len(fit), len(held)
+    texts = [r.text for r in records]
+    y = label_matrix(records)
+    y_held = label_matrix(held)
+    progress(f"{len(records)} training records: {len(fit)} to fit, {len(held)} held out")
+
+    # 2. n-gram labels: out-of-fold thresholds, and a fit-part model for the ensemble
+    oof = oof_probs(lambda: NgramLabelModel(seed=opt.seed), texts, y, opt.folds, opt.seed)
+    ngram_th = tune_thresholds(oof, y)
+    report["ngram_oof_macro_f1"] = macro_f1(oof, y, ngram_th)
+    progress(f"n-gram out-of-fold macro-F1 {report['ngram_oof_macro_f1']:.3f}, thresholds {ngram_th}")
+    ngram_fit = NgramLabelModel(seed=opt.seed).fit([r.text for r in fit], label_matrix(fit))
+    ng_held = ngram_fit.predict_proba([r.text for r in held])
+
+    # 3. spam
+    if judol is not None:
+        j_tr, j_try, j_te, j_tey = load_judol(judol, opt.seed)
+    else:
+        j_tr, j_try, j_te, j_tey = [], np.zeros(0, dtype=np.int64), [], np.zeros(0, dtype=np.int64)
+    s_texts, s_y, s_w = spam_training_set(fit, j_tr, j_try, opt.our_spam_weight)
+    spam_fit = NgramSpamModel(seed=opt.seed).fit(s_texts, s_y, sample_weight=s_w)
+    spam_held = spam_fit.spam_proba([r.text for r in held])
+    fp_fast = int(((spam_held >= opt.spam_fast) & (y_held[:, SPAM] == 0)).sum())
+    report["spam_held_out"] = {"f1_at_0.5": f1_score(y_held[:, SPAM], (spam_held >= 0.5).astype(int)),
+                               "false_positives_at_fast_path": fp_fast}
+    progress(f"spam model (fit part + judol train): held-out spam F1 {report['spam_held_out']['f1_at_0.5']:.3f}")
+    s_texts, s_y, s_w = spam_training_set(records, j_tr, j_try, opt.our_spam_weight)
+    spam_model = NgramSpamModel(seed=opt.seed).fit(s_texts, s_y, sample_weight=s_w)
+    if j_te:
+        jp = spam_model.spam_proba(j_te)
+        report["judol_test"] = {"n": len(j_te), "positives": int(j_tey.sum()),
+                                "f1": f1_score(j_tey, (jp >= 0.5).astype(int)),
+                                "precision": float(((jp >= 0.5) & (j_tey == 1)).sum() / max(1, (jp >= 0.5).sum())),
+                                "recall": float(((jp >= 0.5) & (j_tey == 1)).sum() / max(1, j_tey.sum()))}
+        progress(f"judol held-out spam F1 {report['judol_test']['f1']:.3f} (n={len(j_te)})")
+    # spam column of the label thresholds: from the spam model's held-out scores
+    oof_spam_thr = tune_thresholds(np.column_stack([spam_held] * len(LABELS)), np.column_stack([y_held[:, SPAM]] * len(LABELS)))["spam"]
+    ngram_th = dict(ngram_th, spam=oof_spam_thr)
+
+    # 4. transformer
+    tf_held = emb_held = None
+    w_tf = 0.0
+    tf_only_th: dict[str, float] = {}
+    tf_scorer = None
+    if not opt.skip_transformer:
+        from classifiers.e5_weights import base_model_dir
+        from classifiers.transformer import TransformerScorer, train_transformer
+
+        base = base_dir or base_model_dir()
+        progress(f"fine-tuning the transformer on {len(fit)} records ({opt.epochs} epochs)")
+        fit_routable = {id(r) for r in routable(fit)}
+        stats = train_transformer([r.text for r in fit], label_matrix(fit), out_dir / "transformer.new",
+                                  base_dir=base, seed=opt.seed, epochs=opt.epochs,
+                                  unit_targets=[r.unit if id(r) in fit_routable else None for r in fit],
+                                  method=opt.transformer_method, max_steps=opt.max_steps)
+        report["transformer_training"] = {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}
+        tf_scorer = TransformerScorer.load(out_dir / "transformer.new", base_dir=base, quantize=opt.quantize)
+        tf_held, emb_held = tf_scorer.probs_and_embed([r.text for r in held])
+        tf_held = np.asarray(tf_held, dtype=np.float64)
+
+    # 5. default backend: ensemble weight and thresholds on held-out data
+    spam_weights = {"spam_model": 1.0}
+    if tf_held is not None:
+        ng_h = ng_held.copy()
+        tf_h = tf_held.copy()
+        ng_h[:, SPAM] = spam_held
+        w_tf, default_th, held_f1 = _ensemble_search(ng_h, tf_h, y_held)
+        tf_only_th = tune_thresholds(tf_h, y_held)
+        report["transformer_only_held_out_macro_f1"] = macro_f1(tf_h, y_held, tf_only_th)
+        # the spam column is the ensemble of spam model and transformer too
+        spam_weights = {"spam_model": 1.0 - w_tf, "labels": w_tf} if w_tf > 0 else {"spam_model": 1.0}
+        report["ensemble"] = {"w_transformer": w_tf, "held_out_macro_f1": held_f1, "thresholds": default_th}
+        progress(f"ensemble: transformer weight {w_tf}, held-out macro-F1 {held_f1:.3f}")
+        default_weights = {"ngram": 1.0 - w_tf, "transformer": w_tf}
+    else:
+        default_th = ngram_th
+        default_weights = {"ngram": 1.0}
+
+    # 6. unit models
+    held_route = routable(held)
+    fit_route = routable(fit)
+    router_rules = Router(rules)
+    unit_ng_fit = NgramUnitModel(seed=opt.seed).fit([r.account for r in fit_route], [r.text for r in fit_route],
+                                                   [str(r.unit) for r in fit_route])
+    cand: dict[str, float] = {}
+    cand["rules_only"] = unit_accuracy(router_rules, held_route, [None] * len(held_route))
+    cand["ngram"] = unit_accuracy(router_rules, held_route,
+                                  unit_ng_fit.unit_probs([r.account for r in held_route], [r.text for r in held_route]))
+    unit_embed_all = None
+    if tf_scorer is not None:
+        emb_fit = tf_scorer.embed([r.text for r in fit_route])
+        unit_emb_fit = EmbedUnitModel(seed=opt.seed).fit([r.account for r in fit_route], emb_fit,
+                                                         [str(r.unit) for r in fit_route])
+        pos = {id(r): i for i, r in enumerate(held)}
+        idx = [pos[id(r)] for r in held_route]
+        assert emb_held is not None
+        cand["embed"] = unit_accuracy(router_rules, held_route, unit_emb_fit.unit_probs_from_embeddings(
+            [r.account for r in held_route], emb_held[idx]))
+        unit_embed_all = (emb_fit, unit_emb_fit)
+    report["unit_held_out_accuracy"] = cand
+    progress(f"unit accuracy on held-out complaint/question records: {cand}")
+    unit_choice_default = max((k for k in cand if k != "rules_only"), key=lambda k: cand[k])
+
+    # final n-gram models on all records
+    ngram_labels = NgramLabelModel(seed=opt.seed).fit(texts, y)
+    all_route = routable(records)
+    unit_ngram = NgramUnitModel(seed=opt.seed).fit([r.account for r in all_route], [r.text for r in all_route],
+                                                   [str(r.unit) for r in all_route])
+
+    # write artifacts (replace, don't pile up)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in ("ngram_labels.joblib", "ngram_spam.joblib", "unit_ngram.joblib", "unit_embed.joblib", CONFIG_FILE):
+        (out_dir / old).unlink(missing_ok=True)
+    _save_joblib(ngram_labels, out_dir / "ngram_labels.joblib")
+    _save_joblib(spam_model, out_dir / "ngram_spam.joblib")
+    _save_joblib(unit_ngram, out_dir / "unit_ngram.joblib")
+    backends = {"ngram": BackendConfig("ngram", {"ngram": 1.0}, ngram_th, "ngram", opt.spam_fast).to_json()}
+    default_name = "ngram"
+    if tf_scorer is not None:
+        if unit_embed_all is not None:
+            emb_all = tf_scorer.embed([r.text for r in all_route])
+            _save_joblib(EmbedUnitModel(seed=opt.seed).fit([r.account for r in all_route], emb_all,
+                                                           [str(r.unit) for r in all_route]),
+                         out_dir / "unit_embed.joblib")
+        backends["transformer"] = BackendConfig("transformer", default_weights, default_th, unit_choice_default,
+                                                opt.spam_fast, spam_weights).to_json()
+        default_name = "transformer"
+        if w_tf < 1.0:
+            backends["transformer_only"] = BackendConfig("transformer_only", {"transformer": 1.0}, tf_only_th,
+                                                         unit_choice_default, opt.spam_fast,
+                                                         {"spam_model": 0.0, "labels": 1.0}).to_json()
+        final_tf = out_dir / "transformer"
+        if final_tf.exists():
+            shutil.rmtree(final_tf)
+        (out_dir / "transformer.new").rename(final_tf)
+    else:
+        shutil.rmtree(out_dir / "transformer", ignore_errors=True)
+    config = {"format": FORMAT, "default_backend": default_name, "backends": backends, "quantize": opt.quantize,
+              "seed": opt.seed, "labels": list(LABELS), "trained_on": report["n_train"]}
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    report["config"] = config
+    report["train_seconds"] = time.perf_counter() - t0
+
+    # measure every alternative on the evaluation file
+    if smsa is not None:
+        s_t, s_y = load_smsa(Path(smsa), "test")
+        pn = ngram_labels.predict_proba(s_t)[:, LABELS.index("negative")]
+        report["smsa_test"] = {"n": len(s_t), "ngram_negative_f1": f1_score(s_y, (pn >= ngram_th["negative"]).astype(int))}
+        if tf_scorer is not None:
+            pt = np.asarray(tf_scorer.label_probs(s_t))[:, LABELS.index("negative")]
+            w = default_weights.get("transformer", 0.0)
+            pe = (1 - w) * pn + w * pt
+            report["smsa_test"]["transformer_negative_f1"] = f1_score(s_y, (pt >= 0.5).astype(int))
+            report["smsa_test"]["default_negative_f1"] = f1_score(s_y, (pe >= default_th["negative"]).astype(int))
+        progress(f"SmSA test negative F1: {report['smsa_test']}")
+    if eval_records:
+        report["alternatives"] = measure_alternatives(out_dir, rules, eval_records, progress=progress)
+    return report
+
+
+def measure_alternatives(model_dir: Path, rules: Mapping[str, AccountRules], eval_records: Sequence[Record], *,
+                         progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Evaluate each backend stored in model_dir on the evaluation records."""
+    from classifiers import evaluate
+    from classifiers.pipeline import load_classifier, read_config
+
+    out: dict[str, Any] = {}
+    for name in read_config(model_dir)["backends"]:
+        clf = load_classifier(rules, model_dir, backend=name)
+        rep = evaluate.run(clf, eval_records)
+        out[name] = rep
+        progress(f"== {name} on the evaluation set\n{evaluate.format_report(rep)}")
+    return out
+
+
+# ---------------------------------------------------------------- frozen-embedding alternative
+
+class FrozenScorer:
+    """Label probabilities from logistic regressions on frozen e5 sentence embeddings.
+
+    Same `probs_and_embed` / `label_probs` / `embed` interface as the fine-tuned
+    TransformerScorer, so the pipeline can run it in the transformer's place.
+    Measured as an alternative; the base encoder is not fine-tuned.
+    """
+
+    def __init__(self, base_dir: Path, batch_size: int = 32, max_length: int = 128) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.model = AutoModel.from_pretrained(str(base_dir))
+        self.model.eval()
+        self.tok = AutoTokenizer.from_pretrained(str(base_dir))
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.heads: list[Any] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        from classifiers.e5_weights import e5_sentence_embeddings
+        from classifiers.transformer import clean_text
+
+        clean = [clean_text(t) for t in texts]
+        order = np.argsort([len(t) for t in clean])
+        emb = e5_sentence_embeddings(self.model, self.tok, [clean[i] for i in order],
+                                     max_length=self.max_length, batch_size=self.batch_size)
+        out = np.zeros_like(emb)
+        out[order] = emb
+        return out
+
+    def fit_heads(self, emb: np.ndarray, y: np.ndarray, seed: int) -> "FrozenScorer":
+        from sklearn.linear_model import LogisticRegression
+
+        self.heads = []
+        for j in range(y.shape[1]):
+            lr = LogisticRegression(C=2.0, class_weight="balanced", max_iter=3000, random_state=seed)
+            self.heads.append(lr.fit(emb, y[:, j]))
+        return self
+
+    def probs_from_embeddings(self, emb: np.ndarray) -> np.ndarray:
+        return np.column_stack([h.predict_proba(emb)[:, 1] for h in self.heads])
+
+    def probs_and_embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        emb = self.embed(texts)
+        return self.probs_from_embeddings(emb), emb
+
+    def label_probs(self, texts: Sequence[str]) -> np.ndarray:
+        return self.probs_and_embed(texts)[0]
+
+
+def measure_frozen(records: Sequence[Record], model_dir: Path, rules: Mapping[str, AccountRules],
+                   eval_records: Sequence[Record], *, seed: int = 13, holdout: float = 0.15,
+                   base_dir: Path | None = None, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Frozen e5 embeddings + logistic regression, run through the same pipeline, measured on eval."""
+    import joblib
+
+    from classifiers import evaluate
+    from classifiers.e5_weights import base_model_dir
+    from classifiers.pipeline import Pipeline
+
+    fit, held = split(records, holdout, seed)
+    scorer = FrozenScorer(base_dir or base_model_dir())
+    t = time.perf_counter()
+    emb_fit = scorer.embed([r.text for r in fit])
+    emb_held = scorer.embed([r.text for r in held])
+    progress(f"frozen embeddings of {len(fit) + len(held)} texts in {time.perf_counter() - t:.0f} s")
+    scorer.fit_heads(emb_fit, label_matrix(fit), seed)
+    p_held = scorer.probs_from_embeddings(emb_held)
+    y_held = label_matrix(held)
+    spam_model = joblib.load(model_dir / "ngram_spam.joblib")
+    p_held[:, SPAM] = spam_model.spam_proba([r.text for r in held])
+    th = tune_thresholds(p_held, y_held)
+    held_f1 = macro_f1(p_held, y_held, th)
+    routable_ids = {id(r) for r in routable(fit)}
+    fit_route = [i for i, r in enumerate(fit) if id(r) in routable_ids]
+    units = EmbedUnitModel(seed=seed).fit([fit[i].account for i in fit_route], emb_fit[fit_route],
+                                          [str(fit[i].unit) for i in fit_route])
+    ngram_labels = joblib.load(model_dir / "ngram_labels.joblib")
+    cfg = BackendConfig("frozen_embedding_lr", {"transformer": 1.0}, th, "embed", 0.9, {"spam_model": 1.0})
+    clf = Pipeline(Router(rules), cfg, ngram_labels=ngram_labels, spam_model=spam_model, transformer=scorer,
+                   unit_models={"embed": units})
+    rep = evaluate.run(clf, eval_records)
+    rep["held_out_macro_f1"] = held_f1
+    progress(f"== frozen_embedding_lr (held-out macro-F1 {held_f1:.3f}) on the evaluation set\n"
+             f"{evaluate.format_report(rep)}")
+    return rep
