@@ -98,6 +98,8 @@ class UnitConfig(_Model):
     chat_id: int
     officers: tuple[int, ...] = ()
     keywords: tuple[str, ...] = ()
+    # When keywords of several units match one message, the highest priority wins.
+    priority: int = Field(0, ge=0, le=100)
     templates: dict[str, str] = {}  # name -> standard ("normatif") answer text, offered by /templat
 
     @field_validator("keywords")
@@ -187,7 +189,8 @@ class RoutingConfig(_Model):
             key: AccountRules(
                 account=key,
                 default_unit=acc.default_unit,
-                units=tuple(UnitRules(unit=u, keywords=cfg.keywords) for u, cfg in acc.units.items()),
+                units=tuple(UnitRules(unit=u, keywords=cfg.keywords, priority=cfg.priority)
+                            for u, cfg in acc.units.items()),
             )
             for key, acc in self.accounts.items()
         }

@@ -52,6 +52,7 @@ class UnitRules:
 
     unit: str
     keywords: tuple[str, ...]  # words or phrases; matched case-insensitively on word boundaries
+    priority: int = 0  # when several units' keywords match, the highest priority wins
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 - only `negative`: the account's default unit (humas), "default";
 - complaint or question: the units whose routing.yaml keywords occur in the
   message (whole words, on the normalised and the leetspeak view). One match
-  wins outright ("rule"); several: the learned unit model picks among them, or
+  wins outright ("rule"); several: the unit with the highest `priority` in
+  routing.yaml wins; among equals the learned unit model picks, or
   without it the longest keyword wins; none: the learned model's best unit
   ("model"), or the default unit without a model ("default").
 
@@ -84,6 +85,10 @@ class Router:
         known = set(acc.unit_keys) | {acc.default_unit}
         probs = {u: p for u, p in (unit_probs or {}).items() if u in known}
         found = self.matches(account, text)
+        if len(found) > 1:  # a unit the media team ranked higher wins (a levy on PKH is the Inspectorate's)
+            rank = {u.unit: u.priority for u in acc.units}
+            top = max(rank.get(u, 0) for u in found)
+            found = {u: n for u, n in found.items() if rank.get(u, 0) == top}
         if len(found) == 1:
             return next(iter(found)), "rule"
         if found:
