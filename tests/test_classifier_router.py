@@ -118,3 +118,15 @@ def test_route_many_runs_the_model_once_on_routable_messages() -> None:
                        [("question",), ("spam",), ("negative",), ("complaint",)])
     assert [u for u, _, _ in out] == ["pusdatin", None, "humas", "linjamsos"]
     assert calls == [["lansia", "pkh"]]
+
+
+def test_a_higher_priority_unit_wins_when_keywords_of_several_units_match() -> None:
+    from classifiers.base import AccountRules, UnitRules
+    from classifiers.router import Router
+
+    rules = {"kemensos": AccountRules("kemensos", "humas", (
+        UnitRules("linjamsos", ("pkh",)), UnitRules("itjen", ("potongan",), priority=1), UnitRules("humas", ())))}
+    router = Router(rules)
+    text = "pendamping minta potongan 50rb dari PKH saya"
+    assert router.route("kemensos", text, ("complaint",), {"linjamsos": 0.9, "itjen": 0.1}) == ("itjen", "rule")
+    assert router.route("kemensos", "PKH saya belum cair", ("complaint",)) == ("linjamsos", "rule")
