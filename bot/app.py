@@ -26,12 +26,14 @@ from telegram.ext import (
 )
 
 from bot import telegram_ui as ui
-from bot.answers import Answers, DraftView
-from bot.config import Settings
+from bot.answers import Answers, DraftView, spam_hidden_view
+from bot.config import ConfigError, Settings
 from bot.delivery import Deliverer, Limits, keyboard
+from bot.instagram import InstagramClient
+from bot.jobs import deliver_alerts
 from bot.service import Actor, TicketService
 from bot.store import Store, Ticket
-from bot.workflow import MEDIA, Refused
+from bot.workflow import MEDIA, Refused, chat_scope, check_may_act, check_may_correct
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ class Services:
     async def instagram(self, account: str) -> Any:
         """One long-lived Instagram client per account, opened on first use."""
         if account not in self._instagram:
-            from bot.instagram import InstagramClient
-
             acc = self.settings.routing.accounts[account]
             self._instagram[account] = InstagramClient(
                 access_token=self.settings.instagram_token(account), ig_user_id=acc.instagram_user_id,
@@ -107,8 +107,6 @@ class TicketRenderer:
 def build_application(settings: Settings, services: Services) -> Application:  # type: ignore[type-arg]
     """The whole bot: handlers in the order they must see updates."""
     if not settings.telegram_token:
-        from bot.config import ConfigError
-
         raise ConfigError("set TELEGRAM_BOT_TOKEN to the token BotFather gave you")
     app = (
         Application.builder()
@@ -149,11 +147,7 @@ async def deliver_outbox(settings: Settings, store: Store, *, now: datetime, lim
     """Send what is due in the outbox once, with a plain Bot (for CLI jobs like `triage remind --send`)."""
     from telegram import Bot
 
-    from bot.jobs import deliver_alerts
-
     if not settings.telegram_token:
-        from bot.config import ConfigError
-
         raise ConfigError("set TELEGRAM_BOT_TOKEN to send to Telegram")
     deliver_alerts(settings, store, now=now)
     services = Services(settings, store, lambda: now, limits)
@@ -184,8 +178,6 @@ async def _ignore_unknown_chats(update: Update, context: ContextTypes.DEFAULT_TY
     if chat is None:
         raise ApplicationHandlerStop
     services = _services(context)
-    from bot.workflow import chat_scope
-
     if chat_scope(services.settings.routing, services.store.chat_alias_reverse(chat.id)) is None:
         if update.message and update.message.migrate_from_chat_id:
             return  # the new id of a known group announces itself: let _on_migrate learn it
@@ -345,16 +337,12 @@ async def _act(update: Update, services: Services, actor: Actor, cb: ui.Callback
         return ui.action_toast("move", ticket_id=tid, unit_name=cb.arg.upper())
     elif cb.action == "move":
         ticket = tickets.load(actor, tid)
-        from bot.workflow import check_may_act
-
         check_may_act(services.settings.routing, actor.person, ticket)
         await _show(update, ui.unit_picker(ticket, _units(services, ticket)))
         return "Pilih unit tujuan."
     elif cb.action == "done":
         tickets.resolve(actor, tid)
     elif cb.action in ("fix", "fixl", "fixu"):
-        from bot.workflow import check_may_correct
-
         ticket = tickets.load(actor, tid)
         check_may_correct(actor.person)
         labels, unit = cb.selection() if cb.action != "fix" else (None, None)
@@ -374,8 +362,6 @@ async def _act(update: Update, services: Services, actor: Actor, cb: ui.Callback
         tickets.open_single(actor, tid)
     elif cb.action == "answer":
         ticket = tickets.load(actor, tid)
-        from bot.workflow import check_may_act
-
         check_may_act(services.settings.routing, actor.person, ticket)
         return ui.action_toast("answer", ticket_id=tid)
     else:
@@ -482,8 +468,6 @@ async def _on_answer_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             toast = await services.answers.set_hidden(actor, target, action == "hide")
             ticket = services.store.ticket(target)
             if ticket is not None:
-                from bot.answers import spam_hidden_view
-
                 view = spam_hidden_view(ticket, action == "hide")
                 await query.edit_message_text(view.text, parse_mode="HTML", reply_markup=_keyboard(view))
             await query.answer(toast[:200])

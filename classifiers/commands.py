@@ -147,7 +147,7 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
           feedback: Path | None = None, judol: Path | None = None, smsa: Path | None = None,
           eval_file: Path | None = None, seed: int = 13, epochs: int = 4, skip_transformer: bool = False,
           rules: Mapping[str, AccountRules] | None = None, model_card: Path | None = None,
-          quantize: bool = False) -> dict[str, Any]:
+          quantize: bool | None = None) -> dict[str, Any]:
     """Train every part, write the artifacts to out_dir (default classifiers/model) and the model card.
 
     judol: dataset_judol_labelled.csv (extra spam data, and its held-out part measures spam F1);

@@ -52,17 +52,22 @@ class BackendConfig:
     thresholds: Mapping[str, float]  # per label
     unit_model: str  # "ngram", "embed" (LR on transformer embeddings) or "none"
     spam_fast: float = 0.9  # spam probability at which a message is spam alone, unseen by the rest
-    spam_weights: Mapping[str, float] = field(default_factory=lambda: {"spam_model": 1.0})
+    # Cascade: a message whose n-gram probabilities are all at least `cascade_margin` away from
+    # the n-gram thresholds (`cascade_thresholds`) is decided by the n-gram model alone.
+    cascade_margin: float = 0.0
+    cascade_thresholds: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, name: str, data: Mapping[str, Any]) -> "BackendConfig":
         return cls(name=name, weights=dict(data["weights"]), thresholds=dict(data["thresholds"]),
                    unit_model=str(data.get("unit_model", "ngram")), spam_fast=float(data.get("spam_fast", 0.9)),
-                   spam_weights=dict(data.get("spam_weights", {"spam_model": 1.0})))
+                   cascade_margin=float(data.get("cascade_margin", 0.0)),
+                   cascade_thresholds=dict(data.get("cascade_thresholds", {})))
 
     def to_json(self) -> dict[str, Any]:
         return {"weights": dict(self.weights), "thresholds": dict(self.thresholds), "unit_model": self.unit_model,
-                "spam_fast": self.spam_fast, "spam_weights": dict(self.spam_weights)}
+                "spam_fast": self.spam_fast,
+                "cascade_margin": self.cascade_margin, "cascade_thresholds": dict(self.cascade_thresholds)}
 
 
 def clean_input(text: object) -> str:
@@ -98,44 +103,39 @@ class Pipeline:
 
     def with_rules(self, rules: Mapping[str, AccountRules]) -> "Pipeline":
         """The same models with new routing rules (a keyword change needs no retraining)."""
-        return Pipeline(Router(rules, self.router.unit_model), self.config, ngram_labels=self.ngram_labels,
+        return Pipeline(Router(rules), self.config, ngram_labels=self.ngram_labels,
                         spam_model=self.spam_model, transformer=self.transformer, unit_models=self.unit_models)
 
     # -- scoring
-    def label_probs(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """(n, 4) combined label probabilities and, with the transformer, its embeddings."""
-        n = len(texts)
-        total = np.zeros((n, len(LABELS)))
-        emb = None
-        if n == 0:
-            return total, emb
-        wsum = 0.0
-        w = self.config.weights.get("ngram", 0.0)
-        if w:
-            total += w * self.ngram_labels.predict_proba(texts)
-            wsum += w
-        w = self.config.weights.get("transformer", 0.0)
-        if w:
-            probs, emb = self.transformer.probs_and_embed(list(texts))
-            total += w * np.asarray(probs, dtype=np.float64)
-            wsum += w
-        return total / (wsum or 1.0), emb
+    def easy_mask(self, ngram_probs: np.ndarray) -> np.ndarray:
+        """Rows the n-gram model is sure enough about to skip the transformer."""
+        margin = self.config.cascade_margin
+        if margin <= 0 or not self.config.weights.get("transformer"):
+            return np.zeros(len(ngram_probs), dtype=bool)
+        th = self.config.cascade_thresholds
+        cols = [j for j, label in enumerate(LABELS) if label != "spam"]
+        dist = np.stack([np.abs(ngram_probs[:, j] - th.get(LABELS[j], 0.5)) for j in cols], axis=1)
+        return np.asarray((dist >= margin).all(axis=1))
 
     def _unit_probs(self, accounts: Sequence[str], texts: Sequence[str], emb: np.ndarray | None,
                     idx: Sequence[int]) -> dict[int, dict[str, float]]:
+        """Unit probabilities for the rows in idx; rows without an embedding use the n-gram unit model."""
+        out: dict[int, dict[str, float]] = {}
         if not idx:
-            return {}
-        kind = self.config.unit_model
-        model = self.unit_models.get(kind)
-        if model is None:
-            return {}
-        if kind == "embed":
-            if emb is None:
-                return {}
-            got = model.unit_probs_from_embeddings([accounts[i] for i in idx], emb[list(idx)])
-        else:
-            got = model.unit_probs([accounts[i] for i in idx], [texts[i] for i in idx])
-        return dict(zip(idx, got))
+            return out
+        rest = list(idx)
+        embed_model = self.unit_models.get("embed") if self.config.unit_model == "embed" else None
+        if embed_model is not None and emb is not None:
+            with_emb = [i for i in idx if np.any(emb[i])]
+            if with_emb:
+                got = embed_model.unit_probs_from_embeddings([accounts[i] for i in with_emb], emb[with_emb])
+                out.update(zip(with_emb, got))
+            rest = [i for i in idx if i not in out]
+        ngram_model = self.unit_models.get("ngram")
+        if rest and ngram_model is not None:
+            got = ngram_model.unit_probs([accounts[i] for i in rest], [texts[i] for i in rest])
+            out.update(zip(rest, got))
+        return out
 
     def predict(self, messages: Sequence[MessageIn]) -> list[Prediction]:
         n = len(messages)
@@ -146,42 +146,35 @@ class Pipeline:
         langs = [detect_language(t) for t in texts]
         spam_p = np.asarray(self.spam_model.spam_proba(texts), dtype=np.float64)
         fast = spam_p >= self.config.spam_fast
-        rest = [i for i in range(n) if not fast[i]]
-        ngram_all = self.ngram_labels.predict_proba(texts) if self.config.weights.get("ngram") or fast.any() else None
-
-        probs = np.zeros((n, len(LABELS)))
-        emb_rest = None
-        if rest:
-            rest_texts = [texts[i] for i in rest]
-            if self.config.weights.get("transformer"):
-                p, emb_rest = self.label_probs(rest_texts)
-            else:
-                assert ngram_all is not None
-                p = ngram_all[rest]
-            probs[rest] = p
+        ngram_all = self.ngram_labels.predict_proba(texts)
         spam_col = LABELS.index("spam")
-        sw = self.config.spam_weights
-        spam_final = sw.get("spam_model", 1.0) * spam_p + sw.get("labels", 0.0) * probs[:, spam_col]
-        spam_final /= (sw.get("spam_model", 1.0) + sw.get("labels", 0.0)) or 1.0
-        if fast.any():
-            assert ngram_all is not None
-            probs[fast] = ngram_all[fast]
-            spam_final[fast] = spam_p[fast]
-        probs[:, spam_col] = spam_final
+        w_ng = self.config.weights.get("ngram", 0.0)
+        w_tf = self.config.weights.get("transformer", 0.0)
+        easy = self.easy_mask(ngram_all) & ~fast
+        heavy = [i for i in range(n) if not fast[i] and not easy[i]]
+
+        probs = ngram_all.copy()
+        probs[:, spam_col] = spam_p  # the spam model is the n-gram side's spam score
+        emb_full = None
+        if heavy:
+            if w_tf:
+                # the n-gram member's spam probability is the spam model's
+                tp, emb = self.transformer.probs_and_embed([texts[i] for i in heavy])
+                probs[heavy] = (w_ng * probs[heavy] + w_tf * np.asarray(tp, dtype=np.float64)) / (w_ng + w_tf)
+                emb_full = np.zeros((n, np.asarray(emb).shape[1]), dtype=np.float32)
+                emb_full[heavy] = emb
 
         labels: list[tuple[str, ...]] = []
         for i in range(n):
             if fast[i]:
                 labels.append(("spam",))
+            elif easy[i]:
+                labels.append(decide_labels(dict(zip(LABELS, probs[i])), self.config.cascade_thresholds))
             else:
                 labels.append(decide_labels(dict(zip(LABELS, probs[i])), self.config.thresholds))
 
         need = [i for i in range(n) if labels[i] and "spam" not in labels[i]
                 and {"complaint", "question"} & set(labels[i])]
-        emb_full = None
-        if emb_rest is not None:
-            emb_full = np.zeros((n, emb_rest.shape[1]), dtype=np.float32)
-            emb_full[rest] = emb_rest
         unit_probs = self._unit_probs(accounts, texts, emb_full, need)
 
         out: list[Prediction] = []
@@ -235,10 +228,10 @@ def load_classifier(rules: Mapping[str, AccountRules], model_dir: Path | None = 
             config = BackendConfig.from_json("ngram", data["backends"]["ngram"])
     ngram_labels = joblib.load(model_dir / "ngram_labels.joblib")
     spam_model = joblib.load(model_dir / "ngram_spam.joblib")
-    unit_models: dict[str, Any] = {}
-    if config.unit_model != "none":
-        unit_models[config.unit_model] = joblib.load(model_dir / f"unit_{config.unit_model}.joblib")
+    unit_models: dict[str, Any] = {"ngram": joblib.load(model_dir / "unit_ngram.joblib")}
+    if config.unit_model == "embed":
+        unit_models["embed"] = joblib.load(model_dir / "unit_embed.joblib")
     warm_up()
-    router = Router(rules, unit_model=unit_models.get("ngram"))
+    router = Router(rules)
     return Pipeline(router, config, ngram_labels=ngram_labels, spam_model=spam_model,
                     transformer=transformer, unit_models=unit_models)
