@@ -174,14 +174,22 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
     report = train_all(records, out, rules=rules, judol=judol, smsa=smsa, eval_records=eval_records,
                        options=TrainOptions(seed=seed, epochs=epochs, skip_transformer=skip_transformer,
                                             quantize=quantize))
-    report["files"] = [str(f) for f in files] + ([str(feedback)] if feedback else [])
-    report["eval_file"] = str(eval_file) if eval_file else None
+    report["files"] = [_shown(f) for f in files] + ([_shown(feedback)] if feedback else [])
+    report["eval_file"] = _shown(eval_file) if eval_file else None
     report["eval_overlap_with_training"] = overlap
     report["total_seconds"] = time.perf_counter() - t0
     (out / "training_report.json").write_text(json.dumps(_slim(report), indent=2, ensure_ascii=False) + "\n",
                                               encoding="utf-8")
     write_model_card(report, model_card or MODEL_CARD)
     return report
+
+
+def _shown(path: Path) -> str:
+    """A path as the report shows it: relative to the project when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return Path(path).name
 
 
 def _slim(report: Mapping[str, Any]) -> dict[str, Any]:

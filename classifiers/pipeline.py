@@ -56,18 +56,21 @@ class BackendConfig:
     # the n-gram thresholds (`cascade_thresholds`) is decided by the n-gram model alone.
     cascade_margin: float = 0.0
     cascade_thresholds: Mapping[str, float] = field(default_factory=dict)
+    quantize: bool = False  # run the transformer with dynamic int8 Linear layers
 
     @classmethod
     def from_json(cls, name: str, data: Mapping[str, Any]) -> "BackendConfig":
         return cls(name=name, weights=dict(data["weights"]), thresholds=dict(data["thresholds"]),
                    unit_model=str(data.get("unit_model", "ngram")), spam_fast=float(data.get("spam_fast", 0.9)),
                    cascade_margin=float(data.get("cascade_margin", 0.0)),
-                   cascade_thresholds=dict(data.get("cascade_thresholds", {})))
+                   cascade_thresholds=dict(data.get("cascade_thresholds", {})),
+                   quantize=bool(data.get("quantize", False)))
 
     def to_json(self) -> dict[str, Any]:
         return {"weights": dict(self.weights), "thresholds": dict(self.thresholds), "unit_model": self.unit_model,
                 "spam_fast": self.spam_fast,
-                "cascade_margin": self.cascade_margin, "cascade_thresholds": dict(self.cascade_thresholds)}
+                "cascade_margin": self.cascade_margin, "cascade_thresholds": dict(self.cascade_thresholds),
+                "quantize": self.quantize}
 
 
 def clean_input(text: object) -> str:
@@ -222,7 +225,7 @@ def load_classifier(rules: Mapping[str, AccountRules], model_dir: Path | None = 
         try:
             from classifiers.transformer import TransformerScorer
 
-            transformer = TransformerScorer.load(model_dir / "transformer", quantize=bool(data.get("quantize", False)))
+            transformer = TransformerScorer.load(model_dir / "transformer", quantize=config.quantize)
         except (ImportError, OSError, ValueError) as exc:
             log.warning("transformer backend unavailable (%s); falling back to the n-gram backend", exc)
             config = BackendConfig.from_json("ngram", data["backends"]["ngram"])

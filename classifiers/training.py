@@ -12,7 +12,10 @@ Steps (deterministic for a seed):
    normalised text, 80/20: the 20% is only for measuring);
 4. transformer (classifiers.transformer.train_transformer) fitted on the
    fitting part; its held-out probabilities and the n-gram's choose the
-   ensemble weight and thresholds of the default backend;
+   ensemble weight and thresholds of the default backend, whether to run it
+   int8-quantised (kept if it costs <= 0.003 held-out macro-F1) and the
+   cascade margin (the n-gram model alone decides messages it is sure of, if
+   that costs <= 0.003 held-out macro-F1);
 5. unit model: n-gram LR, LR on transformer embeddings or the transformer's
    unit head, whichever routes the held-out part best (with the rules);
 6. final n-gram models are refitted on all records; artifacts are written to
@@ -308,6 +311,8 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     w_tf = 0.0
     tf_only_th: dict[str, float] = {}
     tf_scorer = None
+    quantized = False
+    variants: dict[bool, Any] = {}
     if not opt.skip_transformer:
         from classifiers.e5_weights import base_model_dir
         from classifiers.transformer import TransformerScorer, train_transformer
@@ -319,7 +324,8 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
                                   base_dir=base, seed=opt.seed, epochs=opt.epochs,
                                   unit_targets=[r.unit if id(r) in fit_routable else None for r in fit],
                                   method=opt.transformer_method, max_steps=opt.max_steps)
-        report["transformer_training"] = {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}
+        report["transformer_training"] = {k: v for k, v in stats.items()
+                                          if isinstance(v, (int, float, str)) and k != "out_dir"}
         # fp32 or dynamic int8: int8 is kept when it costs at most QUANT_TOLERANCE held-out macro-F1
         variants = {}
         for q in ((False, True) if opt.quantize is None else (bool(opt.quantize),)):
@@ -354,6 +360,19 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     else:
         default_th = ngram_th
         default_weights = {"ngram": 1.0}
+
+    # 5b. the speed option: int8 transformer + cascade, tuned the same way on held-out data
+    fast_cfg: dict[str, Any] | None = None
+    if tf_held is not None and True in variants and not quantized:
+        ng_h = ng_held.copy()
+        ng_h[:, SPAM] = spam_held
+        q_tf = variants[True][1]
+        w_q, th_q, f1_q = _ensemble_search(ng_h, q_tf, y_held)
+        m_q, table_q = _cascade_search(ng_h, (1 - w_q) * ng_h + w_q * q_tf, y_held, ngram_th, th_q, f1_q)
+        fast_cfg = {"w_transformer": w_q, "thresholds": th_q, "held_out_macro_f1": f1_q, "cascade_margin": m_q,
+                    "cascade_table": table_q}
+        report["fast"] = fast_cfg
+        progress(f"speed option (int8 + cascade {m_q}): held-out macro-F1 {table_q.get(str(m_q), {}).get('macro_f1', f1_q)}")
 
     # 6. unit models
     held_route = routable(held)
@@ -402,14 +421,21 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
                                                            [str(r.unit) for r in all_route]),
                          out_dir / "unit_embed.joblib")
         backends["transformer"] = BackendConfig("transformer", default_weights, default_th, unit_choice_default,
-                                                opt.spam_fast, cascade_margin, ngram_th).to_json()
+                                                opt.spam_fast, cascade_margin, ngram_th, quantized).to_json()
+        if fast_cfg is not None:
+            backends["fast"] = BackendConfig(
+                "fast", {"ngram": 1.0 - fast_cfg["w_transformer"], "transformer": fast_cfg["w_transformer"]},
+                fast_cfg["thresholds"], unit_choice_default, opt.spam_fast, fast_cfg["cascade_margin"], ngram_th,
+                True).to_json()
         if cascade_margin > 0:
             backends["transformer_full"] = BackendConfig("transformer_full", default_weights, default_th,
-                                                         unit_choice_default, opt.spam_fast).to_json()
+                                                         unit_choice_default, opt.spam_fast,
+                                                         quantize=quantized).to_json()
         default_name = "transformer"
         if w_tf < 1.0:
             backends["transformer_only"] = BackendConfig("transformer_only", {"transformer": 1.0}, tf_only_th,
-                                                         unit_choice_default, opt.spam_fast).to_json()
+                                                         unit_choice_default, opt.spam_fast,
+                                                         quantize=quantized).to_json()
         final_tf = out_dir / "transformer"
         if final_tf.exists():
             shutil.rmtree(final_tf)
@@ -417,7 +443,6 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     else:
         shutil.rmtree(out_dir / "transformer", ignore_errors=True)
     config = {"format": FORMAT, "default_backend": default_name, "backends": backends,
-              "quantize": bool(report.get("quantize", {}).get("chosen", False)),
               "seed": opt.seed, "labels": list(LABELS), "trained_on": report["n_train"]}
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     report["config"] = config
