@@ -21,6 +21,8 @@ from bot.triage import STATUSES
 
 log = logging.getLogger("triage")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+# The shipped model's backends: see classifiers/MODEL_CARD.md for what each measures.
+BACKENDS = ["default", "fast", "ngram", "transformer_only"]
 
 
 class CommandError(Exception):
@@ -315,10 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--account")
     p.add_argument("--json", action="store_true", help="JSON Lines, one ticket a line")
     p = add("classify", "Classify JSON Lines from stdin (id, account, channel, text) to JSON Lines on stdout.")
-    p.add_argument("--backend", choices=["default", "ngram"], help="classifier backend (default: the shipped default)")
+    p.add_argument("--backend", choices=BACKENDS, help="classifier backend (default: the shipped default)")
     p = add("eval", "Evaluate the classifier on a labelled JSON Lines file and print the figures.")
     p.add_argument("file")
-    p.add_argument("--backend", choices=["default", "ngram"])
+    p.add_argument("--backend", choices=BACKENDS)
     p = add("train", "Train the classifier from labelled JSON Lines files and write the model artifacts.")
     p.add_argument("--train", nargs="+", help="training files (default: classifiers/data/train/*.jsonl)")
     p.add_argument("--out", help="artifact folder (default: classifiers/model)")

@@ -133,7 +133,7 @@ def test_a_poll_killed_midway_loses_nothing_and_duplicates_nothing(tmp_path: Pat
                INSTAGRAM_GRAPH_URL=fake_instagram.url, TRIAGE_CLASSIFIER="ngram",
                **{f"INSTAGRAM_TOKEN_{k.upper()}": v for k, v in TOKENS.items()})
     cmd = [sys.executable, "-m", "bot", "poll", "--account", "kemensos"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while not any("/comments" in c.path for c in fake_instagram.calls) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -29,19 +29,21 @@ def test_run_polls_forwards_and_stops_cleanly_on_sigterm(
                INSTAGRAM_GRAPH_URL=fake_instagram.url, TRIAGE_CLASSIFIER="ngram", TELEGRAM_BOT_TOKEN=BOT_TOKEN,
                TELEGRAM_API_URL=fake_telegram.base_url.removesuffix("/bot"),
                **{f"INSTAGRAM_TOKEN_{k.upper()}": v for k, v in TOKENS.items()})
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not fake_telegram.messages(LINJAMSOS) and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.1)
-        assert fake_telegram.messages(LINJAMSOS), "nothing reached the unit's group"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    log = tmp_path / "run.log"
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 60
+            while not fake_telegram.messages(LINJAMSOS) and time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text(encoding="utf-8")
+                time.sleep(0.1)
+            assert fake_telegram.messages(LINJAMSOS), "nothing reached the unit's group"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0, log.read_text(encoding="utf-8")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     store = Store(tmp_path / "t.db")
     assert len(store.tickets()) == 30
     # every message Telegram shows is recorded as sent: nothing is left half-sent
