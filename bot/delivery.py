@@ -39,7 +39,7 @@ class Limits:
     group_period: float = 60.0
     private_per_second: int = 1
     batch_size: int = 20  # tickets in one batch message
-    safety: float = 0.05  # seconds added to each wait, so clock jitter never crosses a limit
+    safety: float = 0.1  # seconds added to each wait, so clock jitter never crosses a limit
 
 
 class Renderer(Protocol):
@@ -177,8 +177,12 @@ class Deliverer:
     async def _send(self, chat_id: int, group: list[dict[str, Any]], report: DeliveryReport) -> None:
         first = group[0]
         try:
-            self.guard.record(chat_id)
-            message_id = await self._call(chat_id, group)
+            try:
+                message_id = await self._call(chat_id, group)
+            finally:
+                # Counted when the answer is back: Telegram saw the request no later than
+                # that, so the window we keep is never shorter than the one it keeps.
+                self.guard.record(chat_id)
         except RetryAfter as err:
             seconds = _seconds(err.retry_after)
             report.retry_after.append(seconds)

@@ -43,11 +43,13 @@ async def test_a_comment_answer_is_drafted_approved_and_posted(
     assert toast.startswith("Maaf")  # an officer cannot publish in the ministry's name
     await press(fake_telegram, MEDIA, draft.message_id, MEDIA_MEMBER, draft.callback_data[0])
     await fake_telegram.wait_for_async(lambda: fake_instagram.sent_replies, timeout=10)
+    await fake_telegram.wait_for_async(lambda: bot.store.ticket(tid).status == "resolved", timeout=10)  # type: ignore[union-attr]
     sent = fake_instagram.sent_replies[0]
     ticket = bot.store.ticket(tid)
     assert ticket is not None and sent.comment_id == ticket.message_id and sent.text == answer
     assert ticket.status == "resolved" and ticket.resolved_by == MEDIA_MEMBER and ticket.resolution_note == answer
-    assert "Terkirim" in (fake_telegram.message(MEDIA, draft.message_id).text or "")
+    await fake_telegram.wait_for_async(
+        lambda: "Terkirim" in (fake_telegram.message(MEDIA, draft.message_id).text or ""), timeout=10)
 
 
 async def test_a_dm_answer_rejected_by_the_api_is_shown_and_retried(
@@ -68,7 +70,7 @@ async def test_a_dm_answer_rejected_by_the_api_is_shown_and_retried(
     await press(fake_telegram, MEDIA, draft.message_id, MEDIA_MEMBER, retry.callback_data[0])
     await fake_telegram.wait_for_async(lambda: fake_instagram.sent_dms, timeout=10)
     assert fake_instagram.sent_dms[0].text.startswith("Terima kasih")
-    assert bot.store.ticket(tid).status == "resolved"  # type: ignore[union-attr]
+    await fake_telegram.wait_for_async(lambda: bot.store.ticket(tid).status == "resolved", timeout=10)  # type: ignore[union-attr]
 
 
 async def test_a_closed_messaging_window_is_said_plainly(
