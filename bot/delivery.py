@@ -121,7 +121,8 @@ class Deliverer:
                 await self.deliver_due(stop=stop)
             except Exception:  # one bad row must not stop delivery; it is logged in full once
                 log.exception("delivery pass failed")
-            self.wake.clear()
+            if self.wake.is_set():
+                continue
             waiter = asyncio.ensure_future(self.wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait([waiter, stopper], timeout=idle, return_when=asyncio.FIRST_COMPLETED)
@@ -131,7 +132,10 @@ class Deliverer:
     async def deliver_due(self, stop: asyncio.Event | None = None) -> DeliveryReport:
         report = DeliveryReport()
         queues = self._plan(self.store.due_outbox(self.clock(), limit=5000))
+        self.wake.clear()
         while queues and not (stop and stop.is_set()):
+            if self.wake.is_set():
+                break  # new rows (a button press's edit, say) must not wait behind a long backlog: plan again
             progressed, shortest = False, 60.0
             for chat_id in list(queues):
                 wait = max(self.guard.wait(chat_id), self.paused_until - time.monotonic())
@@ -164,7 +168,8 @@ class Deliverer:
         queues: dict[int, Deque[list[dict[str, Any]]]] = {}
         for chat_id, chat_rows in by_chat.items():
             fresh = [r for r in chat_rows if r["kind"] in BATCHABLE and not r["payload"].get("single")]
-            others = [[r] for r in chat_rows if r not in fresh]
+            fresh_ids = {r["id"] for r in fresh}
+            others = [[r] for r in chat_rows if r["id"] not in fresh_ids]
             if chat_id < 0 and len(fresh) > max(self.guard.room(chat_id), 1):
                 size = self.limits.batch_size
                 items = others + [fresh[i:i + size] for i in range(0, len(fresh), size)]
