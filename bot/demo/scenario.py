@@ -240,19 +240,29 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
             from bot.demo_web import demo_web_app, serve_demo_web
 
             web = await serve_demo_web(demo_web_app(fake_tg, titles), port=port)
-            out.write(f"Halaman demo: http://127.0.0.1:{port}/ (Ctrl-C untuk berhenti)\n")
+            out.write(f"Halaman demo: http://127.0.0.1:{port}/ — buka sekarang; pesan mulai masuk dalam 8 detik "
+                      "(Ctrl-C untuk berhenti)\n")
+            out.flush()
+        async def pause(seconds: float) -> None:
+            if serve_web:  # paced, so that a person watching the page sees each step arrive
+                await asyncio.sleep(seconds)
+
         try:
+            await pause(8)
             made = await runtime.poll_once()
             summary["tickets"] = len(made)
             out.write(f"{len(made)} tiket dibuat; meneruskan ke grup Telegram…\n")
             await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=40)
+            await pause(4)
             summary["actions"] = await act_as_officers(runtime, fake_tg, fake_ig, routing)
             for line in summary["actions"]:
                 out.write(f"  · {line}\n")
+            await pause(4)
             summary["digest"] = await _send_digest(runtime, settings, clock)
             out.write("Selasa 07:30 WIB: ringkasan harian dikirim ke pimpinan\n")
             for label, moment in (("Rabu 10:00", DAY + timedelta(days=2, hours=3)),
                                   ("Kamis 16:30", DAY + timedelta(days=3, hours=9, minutes=30))):
+                await pause(4)
                 clock.now = moment
                 notices = await runtime.sweep(reminders.sweep, moment)
                 out.write(f"Jam dimajukan ke {label} WIB: {len(notices)} pengingat/eskalasi\n")
