@@ -10,7 +10,7 @@ import asyncio
 import html
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
 from bot import service
@@ -72,7 +72,12 @@ async def poll_account(
         report.stopped = str(err)
         return report
     except InstagramError as err:
-        store.add_alert("instagram_error", f"Gagal mengambil pesan akun {account} dari Instagram: {err}", now=now, account=account)
+        # An outage fails every poll; the media team hears of it once an hour, not every few minutes.
+        if not store.has_recent_alert("instagram_error", account, now - timedelta(hours=1)):
+            store.add_alert("instagram_error", f"Gagal mengambil pesan akun {account} dari Instagram setelah "
+                            f"beberapa kali mencoba: {err.message} (kode {err.code}). Bot akan mencoba lagi.",
+                            now=now, account=account)
+        log.warning("poll of %s failed: %s", account, err)
         report.error = str(err)
         return report
     finally:

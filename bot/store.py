@@ -595,6 +595,11 @@ class Store:
                                  [account, kind, text, iso(now)])
         return int(cursor.lastrowid or 0)
 
+    def has_recent_alert(self, kind: str, account: str | None, since: datetime) -> bool:
+        row = self.db.execute("SELECT 1 FROM alerts WHERE kind = ? AND account IS ? AND created_at >= ? LIMIT 1",
+                              [kind, account, iso(since)]).fetchone()
+        return row is not None
+
     def undelivered_alerts(self) -> list[dict[str, Any]]:
         return _dicts(self.db.execute("SELECT * FROM alerts WHERE delivered_at IS NULL ORDER BY id"))
 

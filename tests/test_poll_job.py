@@ -151,3 +151,23 @@ def test_a_poll_killed_midway_loses_nothing_and_duplicates_nothing(tmp_path: Pat
     listed = subprocess.run([sys.executable, "-m", "bot", "tickets", "--json"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert len([json.loads(line) for line in listed.stdout.splitlines()]) == 60
+
+
+async def test_an_instagram_outage_is_reported_once_an_hour(ig_settings: Settings, fake_instagram: FakeInstagram) -> None:
+    from bot.instagram import InstagramClient, RetryPolicy
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    store = Store(ig_settings.db_path)
+    now = datetime.now(timezone.utc)
+    fake_instagram.inject_error("/media", http_status=500, times=100)
+    for minutes in (0, 5, 10, 65):
+        client = InstagramClient(access_token=TOKENS["kemensos"], ig_user_id=KEMENSOS, base_url=fake_instagram.url,
+                                 retry=RetryPolicy(max_attempts=2, base_delay=0.01), sleep=no_wait)
+        async with client:
+            report = await jobs.poll_account(ig_settings, store, "kemensos", now=now + timedelta(minutes=minutes),
+                                             client=client)
+        assert report.error
+    alerts = store.undelivered_alerts()
+    assert len(alerts) == 2 and "Gagal mengambil pesan akun kemensos" in alerts[0]["text"]
