@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
 from telegram import Update
@@ -136,8 +136,12 @@ def make_deliverer(app: Application, services: Services) -> Deliverer:  # type: 
 
     def alert(chat_id: int, reason: str) -> None:
         # A failing media-team group cannot be told about itself; the log has it.
-        if services.store.chat_alias_reverse(chat_id) != media_chat:
-            services.store.add_alert("delivery", reason, now=services.clock())
+        if services.store.chat_alias_reverse(chat_id) == media_chat:
+            return
+        # Every queued row for a broken group fails alike: one alert an hour per group is enough.
+        kind, now = f"delivery:{chat_id}", services.clock()
+        if not services.store.has_recent_alert(kind, None, now - timedelta(hours=1)):
+            services.store.add_alert(kind, reason, now=now)
 
     return Deliverer(app.bot, services.store, services.renderer, limits=services.limits,
                      clock=services.clock, on_alert=alert)
