@@ -142,6 +142,7 @@ def make_deliverer(app: Application, services: Services) -> Deliverer:  # type: 
         kind, now = f"delivery:{chat_id}", services.clock()
         if not services.store.has_recent_alert(kind, None, now - timedelta(hours=1)):
             services.store.add_alert(kind, reason, now=now)
+            deliver_alerts(services.settings, services.store, now=now)
 
     return Deliverer(app.bot, services.store, services.renderer, limits=services.limits,
                      clock=services.clock, on_alert=alert)

@@ -113,3 +113,23 @@ async def test_a_group_that_became_a_supergroup_is_followed(
     from bot.store import Store
 
     assert Store(settings.db_path).chat_alias(LINJAMSOS) == new_id
+
+
+async def test_a_group_that_removed_the_bot_is_reported_once_and_nothing_is_lost(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
+    fake_telegram.kick_bot(LINJAMSOS)
+    seed_burst(fake_instagram, 3)
+    runtime, stop, task = await start(settings, classifier)
+    await runtime.poll_once()
+    alert = await fake_telegram.wait_for_async(
+        lambda: [m for m in fake_telegram.messages(MEDIA) if "Bot tidak dapat mengirim ke grup" in (m.text or "")],
+        timeout=20)
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, MEDIA)) == 3, timeout=20)
+    stop.set()
+    await task
+    assert len(alert) == 1
+    from bot.store import Store
+
+    unsent = Store(settings.db_path).db.execute(
+        "SELECT COUNT(*) FROM outbox WHERE chat_id = ? AND sent_at IS NULL", [LINJAMSOS]).fetchone()[0]
+    assert unsent == 3  # kept in the outbox, sent again later once the bot is back in the group
