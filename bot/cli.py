@@ -86,7 +86,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     store = _open_store(settings)
     failed = False
     for account in accounts:
-        report = asyncio.run(jobs.poll_account(settings, store, account, now=now))
+        report = asyncio.run(jobs.poll_account(settings, store, account, now=now, full=args.full))
         status = f"stopped ({report.stopped})" if report.stopped else f"error ({report.error})" if report.error else "ok"
         print(f"{account}: {report.new_messages} new message(s), {report.calls} API call(s), {report.skipped} skipped — {status}")
         failed = failed or bool(report.error or report.stopped)
@@ -309,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("poll", "Poll Instagram once for new comments and DMs, classify them and make tickets.")
     p.add_argument("--account", help="only this account key")
     p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
+    p.add_argument("--full", action="store_true",
+                   help="read the whole backfill window again (the nightly reconciliation), not only what changed")
     p = add("resume", "Resume polling an account that was stopped (after its token was renewed).")
     p.add_argument("account")
     p = add("tickets", "List tickets.")

@@ -43,11 +43,15 @@ async def poll_account(
     *,
     now: datetime,
     client: InstagramClient | None = None,
+    full: bool = False,
 ) -> PollReport:
     """One poll of one account: new comments, replies and DMs into the store.
 
     Messages and the poll state that says they were seen are written in one
-    transaction, so a poll killed half-way is simply done again next time."""
+    transaction, so a poll killed half-way is simply done again next time.
+    With full=True the whole backfill window is read again, ignoring the saved
+    counts: the daily reconciliation that finds comments an unchanged count hid
+    (as many deleted as added between two polls). Known ids are skipped as usual."""
     report = PollReport(account)
     state_json, stopped = store.poll_state(account)
     if stopped:
@@ -61,7 +65,7 @@ async def poll_account(
     try:
         result = await collect(
             client,
-            PollState.from_json(state_json) if state_json else None,
+            PollState.from_json(state_json) if state_json and not full else None,
             now=now,
             is_known=store.known_message_ids,
             backfill_days=settings.routing.polling.backfill_days,

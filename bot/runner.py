@@ -56,6 +56,19 @@ class Runtime:
             self.deliverer.wake.set()
             return made
 
+    async def reconcile_once(self, now: datetime | None = None) -> list[int]:
+        """Read every account's backfill window again (daily), then triage what was missed."""
+        async with self.poll_lock:
+            now = now or self.services.clock()
+            for account in self.settings.routing.accounts:
+                if self.settings.instagram_tokens.get(account):
+                    await jobs.poll_account(self.settings, self.store, account, now=now, full=True)
+            made = await jobs.triage_pending(self.settings, self.store, self.classifier, now=now,
+                                             destinations=jobs.ticket_destinations(self.settings))
+            jobs.deliver_alerts(self.settings, self.store, now=now)
+            self.deliverer.wake.set()
+            return made
+
     async def sweep(self, job: Callable[..., Any], now: datetime | None = None) -> Any:
         """Run a store-reading job (reminders, digest, report) and wake the sender."""
         result = job(self.settings, self.store, now=now or self.services.clock())
@@ -84,6 +97,8 @@ def schedule(runtime: Runtime, scheduler: AsyncIOScheduler,
         minutes = routing.polling.interval_minutes_with_webhooks if webhooks else routing.polling.interval_minutes
         scheduler.add_job(runtime.poll_once, "interval", minutes=minutes, id="poll",
                           next_run_time=datetime.now(ZoneInfo(routing.timezone)))
+        # Once a night, the safety net under the safety net: counts can hide changes.
+        scheduler.add_job(runtime.reconcile_once, "cron", hour=3, minute=0, id="reconcile")
     for name, (job, trigger) in extra_jobs.items():
         scheduler.add_job(runtime.sweep, args=[job], id=name, **trigger)
 

@@ -171,3 +171,22 @@ async def test_an_instagram_outage_is_reported_once_an_hour(ig_settings: Setting
         assert report.error
     alerts = store.undelivered_alerts()
     assert len(alerts) == 2 and "Gagal mengambil pesan akun kemensos" in alerts[0]["text"]
+
+
+async def test_the_full_poll_finds_what_an_unchanged_count_hid(
+        ig_settings: Settings, fake_instagram: FakeInstagram, classifier) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now(timezone.utc)
+    fake_instagram.set_clock(now)
+    media = seed_posts(fake_instagram, posts=1, comments=3, now=now)
+    store = Store(ig_settings.db_path)
+    await poll_and_triage(ig_settings, store, classifier, now)
+    fake_instagram.delete_comment(sorted(_ids(store))[0])
+    hidden = fake_instagram.add_comment(media[0], "PKH saya juga belum cair min", "warga.baru", timestamp=now)
+    report = await jobs.poll_account(ig_settings, store, "kemensos", now=now + timedelta(minutes=5))
+    assert report.new_messages == 0  # the count did not change: the quick poll cannot see it
+    report = await jobs.poll_account(ig_settings, store, "kemensos", now=now + timedelta(minutes=6), full=True)
+    assert report.new_messages == 1 and store.known_message_ids([hidden]) == {hidden}
+
+
+def _ids(store: Store) -> list[str]:
+    return [row[0] for row in store.db.execute("SELECT id FROM messages").fetchall()]
