@@ -5,32 +5,21 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import RoutingConfig, parse_routing
+from bot.config import RoutingConfig
 from bot.report import ReportData, build_report, histogram, recurring_complaints, similar_clusters, write_report
 from bot.store import Store
-from tests.test_digest import ROUTING_YAML, add_message, wib
+from tests.test_digest import add_message, routing, store, wib  # noqa: F401 (fixtures)
 
 NOW = wib(1, 9, month=4)  # the report is made on 1 April 2025
 SECTIONS = ("Ringkasan", "Volume pesan per hari", "Tiket per unit", "Kepatuhan tenggat per unit",
             "Sebaran waktu penyelesaian", "Topik keluhan teratas", "Keluhan berulang", "Spam per hari")
 
-
-@pytest.fixture
-def routing() -> RoutingConfig:
-    return parse_routing(ROUTING_YAML)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "triage.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture

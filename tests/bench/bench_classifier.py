@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import statistics
 import sys
 import time
@@ -22,21 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench.machine import machine, peak_rss_mb  # noqa: E402 (after the path is set)
+
 TARGETS = {"messages_per_second": 100.0, "p95_ms": 150.0, "peak_rss_mb": 1200.0}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main() -> int:
@@ -58,7 +43,7 @@ def main() -> int:
     comments = [m for m in msgs if m.channel == "comment"]
     dms = [m for m in msgs if m.channel == "dm"]
 
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {machine()}")
     t0 = time.perf_counter()
     clf = load_classifier(default_rules(), args.model_dir, backend=args.backend)
     load_s = time.perf_counter() - t0
