@@ -41,6 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from classifiers.base import LABELS
+from classifiers.packed import matmul_dtype
 
 log = logging.getLogger(__name__)
 
@@ -417,8 +418,9 @@ def train_transformer(
                           if k.startswith(keep)}
             plain = model
 
-        def run(tx: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-            lg, ul = _forward_logits(plain, tok, head, unit_head, tx, max_length, 32)
+        def run(tx: Sequence[str], bf16: bool = matmul_dtype() == "bf16") -> tuple[np.ndarray, np.ndarray | None]:
+            # Calibrated with the precision that inference on this machine will use.
+            lg, ul = _forward_logits(plain, tok, head, unit_head, tx, max_length, 32, bf16=bf16)
             return lg, ul
 
         calib: list[tuple[float, float]] = [(1.0, 0.0)] * len(LABELS)
@@ -429,7 +431,7 @@ def train_transformer(
             calib = [_fit_platt(z[:, j], yc[:, j]) for j in range(len(LABELS))]
             pc = _sigmoid(np.array([a for a, _ in calib]) * z + np.array([b for _, b in calib]))
             cal_metrics = {lab: _binary_metrics(pc[:, j], yc[:, j]) for j, lab in enumerate(LABELS)}
-        check_logits, _ = run(list(_CHECK_TEXTS))
+        check_logits, _ = run(list(_CHECK_TEXTS), bf16=False)
 
         meta = {
             "format": FORMAT,
@@ -568,9 +570,11 @@ def _pad_ids(rows: list[list[int]], pad_id: int):
 
 
 def _forward_logits(model, tok, head, unit_head, texts: Sequence[str], max_length: int, batch_size: int,
-                    *, want_emb: bool = False, max_tokens: int = 4096):
-    """Run length-sorted, dynamically padded batches; results in input order."""
+                    *, want_emb: bool = False, max_tokens: int = 4096, bf16: bool = False):
+    """Run length-sorted batches over packed tokens (classifiers.packed); results in input order."""
     import torch
+
+    from classifiers.packed import encode_pooled
 
     n = len(texts)
     logits = np.zeros((n, head.out_features), dtype=np.float32)
@@ -584,8 +588,7 @@ def _forward_logits(model, tok, head, unit_head, texts: Sequence[str], max_lengt
     with torch.inference_mode():
         for b in _length_batches(lengths, batch_size, max_tokens):
             ids, am = _pad_ids([rows[i] for i in b], pad_id)
-            hid = model(input_ids=ids, attention_mask=am).last_hidden_state
-            pooled = _mean_pool(hid, am)
+            pooled = encode_pooled(model, ids, am, bf16=bf16)
             logits[b] = head(pooled).float().numpy()
             if ulog is not None:
                 ulog[b] = unit_head(pooled).float().numpy()
@@ -610,6 +613,8 @@ class TransformerScorer:
         self.units: tuple[str, ...] = tuple(meta.get("units") or ())
         self.max_length: int = int(meta["max_length"])
         self.quantized = quantized
+        # int8 Linear layers do not autocast; bf16 only where it measured faster here.
+        self.bf16 = not quantized and matmul_dtype() == "bf16"
         self.load_seconds = load_seconds
         cal = meta["calibration"]
         self._a = np.asarray(cal["a"], dtype=np.float32)
@@ -690,7 +695,7 @@ class TransformerScorer:
         """Both in one forward pass (what the pipeline wants when it also routes)."""
         clean = [clean_text(t) for t in texts]
         logits, _, emb = _forward_logits(self._model, self._tok, self._head, None, clean, self.max_length,
-                                         self.batch_size, want_emb=True)
+                                         self.batch_size, want_emb=True, bf16=self.bf16)
         return self._calibrate(logits), emb
 
     def unit_probs(self, texts: Sequence[str]) -> np.ndarray:
@@ -707,7 +712,7 @@ class TransformerScorer:
     def _run(self, texts: Sequence[str]):
         clean = [clean_text(t) for t in texts]
         return _forward_logits(self._model, self._tok, self._head, self._unit_head, clean, self.max_length,
-                               self.batch_size)
+                               self.batch_size, bf16=self.bf16)
 
     def _calibrate(self, logits: np.ndarray) -> np.ndarray:
         p = _sigmoid(logits * self._a + self._b).astype(np.float32)

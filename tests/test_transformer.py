@@ -238,6 +238,43 @@ def test_split_forward_matches_model(tiny_base):
     torch.testing.assert_close(got[m], ref[m], atol=1e-5, rtol=1e-5)
 
 
+def test_packed_forward_matches_model(tiny_base):
+    """The packed-token forward pass is BertModel's maths: same mean-pooled embedding."""
+    from classifiers.packed import encode_pooled
+    from classifiers.transformer import _encode_batch, _load_base, _mean_pool
+
+    model, tok = _load_base(tiny_base)
+    model.eval()
+    enc = _encode_batch(tok, TEXTS[:9] + ["", "bansos " * 40], 32)  # very different lengths: much padding
+    ids, am = enc["input_ids"], enc["attention_mask"]
+    with torch.inference_mode():
+        ref = _mean_pool(model(input_ids=ids, attention_mask=am).last_hidden_state, am)
+        got = encode_pooled(model, ids, am)
+        half = encode_pooled(model, ids, am, bf16=True)
+        alone = encode_pooled(model, ids[:1, : int(am[0].sum())], am[:1, : int(am[0].sum())])
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(alone[0], ref[0], atol=1e-5, rtol=1e-5)  # padding never leaks in
+    assert half.dtype == torch.float32
+    assert float((half - ref).abs().max()) < 0.1  # bf16 keeps ~3 significant digits
+
+
+def test_matmul_dtype_override(monkeypatch):
+    from classifiers import packed
+
+    for value in ("fp32", "bf16"):
+        packed.matmul_dtype.cache_clear()
+        monkeypatch.setenv(packed.DTYPE_ENV, value)
+        assert packed.matmul_dtype() == value
+    packed.matmul_dtype.cache_clear()
+    monkeypatch.setenv(packed.DTYPE_ENV, "fp16")
+    with pytest.raises(ValueError, match="fp32, bf16 or auto"):
+        packed.matmul_dtype()
+    packed.matmul_dtype.cache_clear()
+    monkeypatch.setenv(packed.DTYPE_ENV, "auto")
+    assert packed.matmul_dtype() in ("fp32", "bf16")  # measured on this CPU
+    packed.matmul_dtype.cache_clear()
+
+
 def test_bad_arguments(tiny_base, tmp_path):
     with pytest.raises(ValueError):
         train_transformer(TEXTS, Y[:, :3], tmp_path / "x", base_dir=tiny_base, progress=False)
