@@ -154,6 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         eval_file=Path(args.eval) if args.eval else None,
         seed=args.seed,
         skip_transformer=args.skip_transformer,
+        sentiment_weight=args.sentiment_weight,
     )
     return 0
 
@@ -328,7 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="artifact folder (default: classifiers/model)")
     p.add_argument("--feedback", help="corrections exported with `triage export-feedback`")
     p.add_argument("--judol", help="path to judol_youtube/dataset_judol_labelled.csv (extra spam data)")
-    p.add_argument("--smsa", help="path to indonlu_smsa folder (extra negative data and benchmark)")
+    p.add_argument("--smsa", help="path to indonlu_smsa folder (benchmark; weak negative data with --sentiment-weight)")
+    p.add_argument("--sentiment-weight", type=float, default=None,
+                   help="weight of SmSA train rows as `negative` data (default: the model card's choice)")
     p.add_argument("--eval", help="labelled file to evaluate on after training (never trained on)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--skip-transformer", action="store_true", help="train only the fast n-gram parts")

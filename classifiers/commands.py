@@ -147,11 +147,12 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
           feedback: Path | None = None, judol: Path | None = None, smsa: Path | None = None,
           eval_file: Path | None = None, seed: int = 13, epochs: int = 4, skip_transformer: bool = False,
           rules: Mapping[str, AccountRules] | None = None, model_card: Path | None = None,
-          quantize: bool | None = None) -> dict[str, Any]:
+          quantize: bool | None = None, sentiment_weight: float | None = None) -> dict[str, Any]:
     """Train every part, write the artifacts to out_dir (default classifiers/model) and the model card.
 
     judol: dataset_judol_labelled.csv (extra spam data, and its held-out part measures spam F1);
-    smsa: the indonlu_smsa folder (its test split measures negative F1);
+    smsa: the indonlu_smsa folder (its test split measures negative F1; with sentiment_weight > 0
+    a sample of its train split is also weak `negative` training data);
     eval_file: labelled file measured after training, never trained or tuned on.
     """
     from classifiers.dataset import load_records, merge
@@ -170,10 +171,11 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
         overlap = sum(" ".join(r.text.lower().split()) in seen for r in eval_records)
     else:
         overlap = 0
+    weight = {} if sentiment_weight is None else {"sentiment_weight": sentiment_weight}
     t0 = time.perf_counter()
     report = train_all(records, out, rules=rules, judol=judol, smsa=smsa, eval_records=eval_records,
                        options=TrainOptions(seed=seed, epochs=epochs, skip_transformer=skip_transformer,
-                                            quantize=quantize))
+                                            quantize=quantize, **weight))
     report["files"] = [_shown(f) for f in files] + ([_shown(feedback)] if feedback else [])
     report["eval_file"] = _shown(eval_file) if eval_file else None
     report["eval_overlap_with_training"] = overlap
@@ -255,6 +257,16 @@ def render_figures(report: Mapping[str, Any]) -> str:
                      f"transformer alone {report.get('transformer_only_held_out_macro_f1', 0):.3f})")
     lines.append(f"- unit accuracy on held-out complaint/question records by unit model: "
                  f"{ {k: round(v, 3) for k, v in report.get('unit_held_out_accuracy', {}).items()} }")
+    if "unit_outrank" in report:
+        o = report["unit_outrank"]
+        lines.append(f"- a higher-priority unit outranks a keyword at unit-model probability {o['chosen']} "
+                     f"(held-out unit accuracy by level: { {k: round(v, 3) for k, v in o['table'].items()} })")
+    if "cascade" in report:
+        lines.append(f"- cascade margin {report['cascade']['margin']} (by margin: {report['cascade']['table']})")
+    if "sentiment_extra" in report:
+        x = report["sentiment_extra"]
+        lines.append(f"- SmSA train rows as weak `negative` data: {x['rows']} ({x['negative']} negative), "
+                     f"weight {x['weight']}")
     cfg = report.get("config", {})
     if cfg:
         lines.append(f"- default backend: `{cfg.get('default_backend')}`; thresholds: "

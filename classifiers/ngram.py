@@ -75,15 +75,22 @@ class NgramLabelModel:
         self.features = NgramFeatures(**feature_args)
         self.models: dict[str, CalibratedClassifierCV | float] = {}
 
-    def fit(self, texts: Sequence[str], y: np.ndarray, sample_weight: np.ndarray | None = None) -> Self:
+    def fit(self, texts: Sequence[str], y: np.ndarray, sample_weight: np.ndarray | None = None,
+            label_weights: np.ndarray | None = None) -> Self:
+        """label_weights (n, labels): a row's weight for each label's regression; 0 leaves the row
+        out of it (public sentiment data says something about `negative` only)."""
         x = self.features.fit_transform(texts)
         y = np.asarray(y)
+        base = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         for j, label in enumerate(self.labels):
-            col = y[:, j]
-            if col.min() == col.max() or min(col.sum(), len(col) - col.sum()) < 3:
-                self.models[label] = float(col.mean())  # too few examples: a constant
+            w = base if label_weights is None else base * np.asarray(label_weights)[:, j]
+            rows = np.flatnonzero(w > 0)
+            col = y[rows, j]
+            if len(rows) == 0 or col.min() == col.max() or min(col.sum(), len(col) - col.sum()) < 3:
+                self.models[label] = float(col.mean()) if len(rows) else 0.0  # too few examples: a constant
                 continue
-            self.models[label] = _shrink(_calibrated_lr(self.c, self.seed).fit(x, col, sample_weight=sample_weight))
+            model = _calibrated_lr(self.c, self.seed).fit(x[rows], col, sample_weight=w[rows])
+            self.models[label] = _shrink(model)
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

@@ -57,6 +57,8 @@ class BackendConfig:
     cascade_margin: float = 0.0
     cascade_thresholds: Mapping[str, float] = field(default_factory=dict)
     quantize: bool = False  # run the transformer with dynamic int8 Linear layers
+    # The unit model's probability at which a higher-priority unit outranks a keyword (None: never).
+    unit_outrank_at: float | None = None
 
     @classmethod
     def from_json(cls, name: str, data: Mapping[str, Any]) -> "BackendConfig":
@@ -64,13 +66,14 @@ class BackendConfig:
                    unit_model=str(data.get("unit_model", "ngram")), spam_fast=float(data.get("spam_fast", 0.9)),
                    cascade_margin=float(data.get("cascade_margin", 0.0)),
                    cascade_thresholds=dict(data.get("cascade_thresholds", {})),
-                   quantize=bool(data.get("quantize", False)))
+                   quantize=bool(data.get("quantize", False)),
+                   unit_outrank_at=None if data.get("unit_outrank_at") is None else float(data["unit_outrank_at"]))
 
     def to_json(self) -> dict[str, Any]:
         return {"weights": dict(self.weights), "thresholds": dict(self.thresholds), "unit_model": self.unit_model,
                 "spam_fast": self.spam_fast,
                 "cascade_margin": self.cascade_margin, "cascade_thresholds": dict(self.cascade_thresholds),
-                "quantize": self.quantize}
+                "quantize": self.quantize, "unit_outrank_at": self.unit_outrank_at}
 
 
 def clean_input(text: object) -> str:
@@ -106,7 +109,7 @@ class Pipeline:
 
     def with_rules(self, rules: Mapping[str, AccountRules]) -> "Pipeline":
         """The same models with new routing rules (a keyword change needs no retraining)."""
-        return Pipeline(Router(rules), self.config, ngram_labels=self.ngram_labels,
+        return Pipeline(Router(rules, outrank_at=self.config.unit_outrank_at), self.config, ngram_labels=self.ngram_labels,
                         spam_model=self.spam_model, transformer=self.transformer, unit_models=self.unit_models)
 
     # -- scoring
@@ -235,6 +238,6 @@ def load_classifier(rules: Mapping[str, AccountRules], model_dir: Path | None = 
     if config.unit_model == "embed":
         unit_models["embed"] = joblib.load(model_dir / "unit_embed.joblib")
     warm_up()
-    router = Router(rules)
+    router = Router(rules, outrank_at=config.unit_outrank_at)
     return Pipeline(router, config, ngram_labels=ngram_labels, spam_model=spam_model,
                     transformer=transformer, unit_models=unit_models)

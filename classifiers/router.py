@@ -8,6 +8,12 @@
   routing.yaml wins; among equals the learned unit model picks, or
   without it the longest keyword wins; none: the learned model's best unit
   ("model"), or the default unit without a model ("default").
+- `outrank_at` (chosen at training time, off by default): a keyword of a
+  lower-priority unit loses to the learned model when the model gives a
+  unit of higher priority at least this probability ("model"). A levy report
+  that names PKH but none of itjen's keywords ("pendamping minta 50rb
+  tiap pencairan") then reaches the Inspectorate, as the priorities say;
+  between units of equal priority the keyword still always wins.
 
 Keywords are compiled when the Router is built, so a keyword added to
 routing.yaml takes effect at the next start, without retraining.
@@ -49,9 +55,11 @@ def _compile(keyword: str) -> re.Pattern[str] | None:
 class Router:
     """Routes labelled messages of the accounts in `rules` to a unit."""
 
-    def __init__(self, rules: Mapping[str, AccountRules], unit_model: UnitModel | None = None) -> None:
+    def __init__(self, rules: Mapping[str, AccountRules], unit_model: UnitModel | None = None, *,
+                 outrank_at: float | None = None) -> None:
         self.rules = dict(rules)
         self.unit_model = unit_model
+        self.outrank_at = outrank_at
         self._keywords: dict[str, list[_Keyword]] = {}
         for account, acc in self.rules.items():
             kws: list[_Keyword] = []
@@ -85,8 +93,12 @@ class Router:
         known = set(acc.unit_keys) | {acc.default_unit}
         probs = {u: p for u, p in (unit_probs or {}).items() if u in known}
         found = self.matches(account, text)
+        rank = {u.unit: u.priority for u in acc.units}
+        if found and probs and self.outrank_at is not None:
+            best = max(probs, key=lambda u: probs[u])
+            if probs[best] >= self.outrank_at and rank.get(best, 0) > max(rank.get(u, 0) for u in found):
+                return best, "model"
         if len(found) > 1:  # a unit the media team ranked higher wins (a levy on PKH is the Inspectorate's)
-            rank = {u.unit: u.priority for u in acc.units}
             top = max(rank.get(u, 0) for u in found)
             found = {u: n for u, n in found.items() if rank.get(u, 0) == top}
         if len(found) == 1:

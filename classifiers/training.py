@@ -46,6 +46,7 @@ from classifiers.router import Router
 log = logging.getLogger(__name__)
 
 SPAM = LABELS.index("spam")
+NEG = LABELS.index("negative")
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 
 
@@ -128,17 +129,55 @@ def macro_f1(probs: np.ndarray, y: np.ndarray, thresholds: Mapping[str, float]) 
     return float(np.mean([f1_score(y[:, j], pred[:, j]) for j in range(len(LABELS))]))
 
 
-def oof_probs(make: Callable[[], Any], texts: Sequence[str], y: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Out-of-fold probabilities of an n-gram label model."""
+def oof_probs(make: Callable[[], Any], texts: Sequence[str], y: np.ndarray, folds: int, seed: int,
+              extra: "Extra | None" = None) -> np.ndarray:
+    """Out-of-fold probabilities of an n-gram label model (extra rows join every fold's training)."""
     rng = np.random.default_rng(seed)
     fold_of = rng.permutation(len(texts)) % folds
     out = np.zeros(y.shape, dtype=np.float64)
     for k in range(folds):
         tr = np.where(fold_of != k)[0]
         te = np.where(fold_of == k)[0]
-        model = make().fit([texts[i] for i in tr], y[tr])
+        model = fit_labels(make(), [texts[i] for i in tr], y[tr], extra)
         out[te] = model.predict_proba([texts[i] for i in te])
     return out
+
+
+@dataclass
+class Extra:
+    """Public sentiment rows that train the `negative` label only (weight per label, 0 elsewhere)."""
+    texts: list[str]
+    y: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def sentiment(cls, texts: Sequence[str], negative: np.ndarray, weight: float) -> "Extra":
+        y = np.zeros((len(texts), len(LABELS)), dtype=np.int64)
+        y[:, LABELS.index("negative")] = negative
+        w = np.zeros(y.shape, dtype=np.float32)
+        w[:, LABELS.index("negative")] = weight
+        return cls(list(texts), y, w)
+
+
+def with_extra(texts: Sequence[str], y: np.ndarray, extra: Extra | None):
+    """texts, labels and per-label weights of our records followed by the extra rows."""
+    ours = np.ones(np.shape(y), dtype=np.float32)
+    if extra is None or not extra.texts:
+        return list(texts), np.asarray(y), ours
+    return (list(texts) + extra.texts, np.concatenate([np.asarray(y), extra.y]),
+            np.concatenate([ours, extra.weights]))
+
+
+def fit_labels(model: NgramLabelModel, texts: Sequence[str], y: np.ndarray, extra: Extra | None) -> NgramLabelModel:
+    t, yy, w = with_extra(texts, y, extra)
+    return model.fit(t, yy, label_weights=None if extra is None else w)
+
+
+def load_sentiment_extra(folder: Path, rows: int, weight: float, seed: int) -> Extra:
+    """A seeded sample of SmSA's train split as weak `negative` data (its test split stays unseen)."""
+    texts, neg = load_smsa(folder, "train")
+    pick = np.sort(np.random.default_rng(seed).permutation(len(texts))[:rows])
+    return Extra.sentiment([texts[i] for i in pick], neg[pick], weight)
 
 
 def spam_training_set(records: Sequence[Record], judol_texts: Sequence[str], judol_y: np.ndarray,
@@ -207,6 +246,9 @@ class TrainOptions:
     quantize: bool | None = None  # None: measure both and choose
     transformer_method: str = "lora"
     max_steps: int | None = None
+    # SmSA train rows used as weak `negative` data (0: SmSA is only a benchmark)
+    sentiment_weight: float = 0.5
+    sentiment_rows: int = 2000
 
 
 def _save_joblib(obj: Any, path: Path) -> None:
@@ -219,29 +261,73 @@ QUANT_TOLERANCE = 0.003  # held-out macro-F1 we give up for int8 (about 2x faste
 CASCADE_TOLERANCE = 0.003  # held-out macro-F1 we give up to skip the transformer on easy messages
 
 
+OUTRANK_GRID = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def _public_probs(smsa: Path, ngram: NgramLabelModel, scorer: Any, w_tf: float,
+                  spam: NgramSpamModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n-gram and ensemble probabilities on SmSA's validation split, and its negative 0/1."""
+    texts, neg = load_smsa(Path(smsa), "valid")
+    ng = ngram.predict_proba(texts)
+    ng[:, SPAM] = spam.spam_proba(texts)
+    tf = np.asarray(scorer.label_probs(texts), dtype=np.float64)
+    return ng, (1 - w_tf) * ng + w_tf * tf, neg
+
+
+def _outrank_search(rules: Mapping[str, AccountRules], records: Sequence[Record],
+                    probs: Sequence[Mapping[str, float] | None]) -> tuple[float | None, dict[str, float]]:
+    """The unit-model probability at which a higher-priority unit beats a keyword, on held-out
+    records; None (keywords always win) unless a level is strictly better."""
+    table = {"never": unit_accuracy(Router(rules), records, probs)}
+    for level in OUTRANK_GRID:
+        table[str(level)] = unit_accuracy(Router(rules, outrank_at=level), records, probs)
+    best = max(OUTRANK_GRID, key=lambda lv: (table[str(lv)], lv))  # ties: the more cautious level
+    return (best if table[str(best)] > table["never"] else None), table
+
+
 def _decide_matrix(probs: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
     return np.array([[int(lab in decide_labels(dict(zip(LABELS, row)), thresholds)) for lab in LABELS]
                      for row in probs]).reshape(len(probs), len(LABELS))
 
 
 def _cascade_search(ng: np.ndarray, ens: np.ndarray, y: np.ndarray, ngram_th: Mapping[str, float],
-                    ens_th: Mapping[str, float], full_f1: float) -> tuple[float, dict[str, Any]]:
-    """The largest margin-based skip of the transformer that costs at most CASCADE_TOLERANCE held-out macro-F1."""
-    dec_ng = _decide_matrix(ng, ngram_th)
-    dec_ens = _decide_matrix(ens, ens_th)
-    th = np.array([ngram_th[lab] for lab in LABELS if lab != "spam"])
-    cols = [j for j, lab in enumerate(LABELS) if lab != "spam"]
+                    ens_th: Mapping[str, float], full_f1: float,
+                    public: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[float, dict[str, Any]]:
+    """The largest margin-based skip of the transformer that costs at most CASCADE_TOLERANCE held-out
+    macro-F1 and, with `public` (n-gram probs, ensemble probs, negative 0/1 of SmSA's validation
+    split), at most CASCADE_TOLERANCE of negative F1 on that real text: the n-gram model is sure of
+    itself on texts unlike ours more often than it is right."""
     table: dict[str, Any] = {}
     best = 0.0
     best_skip = 0.0
+    full_public = _cascade_f1(public[0], public[1], public[2][:, None], ngram_th, ens_th, 0.0, [NEG]) if public else 0.0
     for m in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4):
-        easy = (np.abs(ng[:, cols] - th) >= m).all(axis=1)
-        dec = np.where(easy[:, None], dec_ng, dec_ens)
-        f1 = float(np.mean([f1_score(y[:, j], dec[:, j]) for j in range(len(LABELS))]))
-        table[str(m)] = {"skip": round(float(easy.mean()), 3), "macro_f1": round(f1, 4)}
-        if f1 >= full_f1 - CASCADE_TOLERANCE and easy.mean() > best_skip:
-            best, best_skip = m, float(easy.mean())
+        f1 = _cascade_f1(ng, ens, y, ngram_th, ens_th, m, range(len(LABELS)))
+        row = {"skip": round(float(_easy(ng, ngram_th, m).mean()), 3), "macro_f1": round(f1, 4)}
+        ok = f1 >= full_f1 - CASCADE_TOLERANCE
+        if public is not None:
+            row["smsa_valid_negative_f1"] = round(
+                _cascade_f1(public[0], public[1], public[2][:, None], ngram_th, ens_th, m, [NEG]), 4)
+            ok = ok and row["smsa_valid_negative_f1"] >= full_public - CASCADE_TOLERANCE
+        table[str(m)] = row
+        if ok and row["skip"] > best_skip:
+            best, best_skip = m, row["skip"]
+    if public is not None:
+        table["no cascade"] = {"smsa_valid_negative_f1": round(full_public, 4)}
     return best, table
+
+
+def _easy(ng: np.ndarray, ngram_th: Mapping[str, float], margin: float) -> np.ndarray:
+    cols = [j for j, lab in enumerate(LABELS) if lab != "spam"]
+    th = np.array([ngram_th[LABELS[j]] for j in cols])
+    return (np.abs(ng[:, cols] - th) >= margin).all(axis=1) if margin > 0 else np.zeros(len(ng), dtype=bool)
+
+
+def _cascade_f1(ng: np.ndarray, ens: np.ndarray, y: np.ndarray, ngram_th: Mapping[str, float],
+                ens_th: Mapping[str, float], margin: float, cols: Sequence[int]) -> float:
+    """Mean F1 over `cols` (y holds just those columns) when easy rows take the n-gram decision."""
+    dec = np.where(_easy(ng, ngram_th, margin)[:, None], _decide_matrix(ng, ngram_th), _decide_matrix(ens, ens_th))
+    return float(np.mean([f1_score(y[:, k], dec[:, j]) for k, j in enumerate(cols)]))
 
 
 def _ensemble_search(ng: np.ndarray, tf: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, float], float]:
@@ -274,11 +360,17 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     progress(f"{len(records)} training records: {len(fit)} to fit, {len(held)} held out")
 
     # 2. n-gram labels: out-of-fold thresholds, and a fit-part model for the ensemble
-    oof = oof_probs(lambda: NgramLabelModel(seed=opt.seed), texts, y, opt.folds, opt.seed)
+    extra = None
+    if smsa is not None and opt.sentiment_weight > 0:
+        extra = load_sentiment_extra(Path(smsa), opt.sentiment_rows, opt.sentiment_weight, opt.seed)
+        report["sentiment_extra"] = {"rows": len(extra.texts), "negative": int(extra.y[:, NEG].sum()),
+                                     "weight": opt.sentiment_weight}
+        progress(f"SmSA train: {len(extra.texts)} rows as weak negative data (weight {opt.sentiment_weight})")
+    oof = oof_probs(lambda: NgramLabelModel(seed=opt.seed), texts, y, opt.folds, opt.seed, extra)
     ngram_th = tune_thresholds(oof, y)
     report["ngram_oof_macro_f1"] = macro_f1(oof, y, ngram_th)
     progress(f"n-gram out-of-fold macro-F1 {report['ngram_oof_macro_f1']:.3f}, thresholds {ngram_th}")
-    ngram_fit = NgramLabelModel(seed=opt.seed).fit([r.text for r in fit], label_matrix(fit))
+    ngram_fit = fit_labels(NgramLabelModel(seed=opt.seed), [r.text for r in fit], label_matrix(fit), extra)
     ng_held = ngram_fit.predict_proba([r.text for r in held])
 
     # 3. spam
@@ -320,10 +412,13 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         base = base_dir or base_model_dir()
         progress(f"fine-tuning the transformer on {len(fit)} records ({opt.epochs} epochs)")
         fit_routable = {id(r) for r in routable(fit)}
-        stats = train_transformer([r.text for r in fit], label_matrix(fit), out_dir / "transformer.new",
+        tf_texts, tf_y, tf_w = with_extra([r.text for r in fit], label_matrix(fit), extra)
+        stats = train_transformer(tf_texts, tf_y, out_dir / "transformer.new",
                                   base_dir=base, seed=opt.seed, epochs=opt.epochs,
-                                  unit_targets=[r.unit if id(r) in fit_routable else None for r in fit],
-                                  method=opt.transformer_method, max_steps=opt.max_steps)
+                                  unit_targets=[r.unit if id(r) in fit_routable else None for r in fit]
+                                  + [None] * (len(tf_texts) - len(fit)),
+                                  method=opt.transformer_method, max_steps=opt.max_steps,
+                                  label_weights=tf_w if extra is not None else None)
         report["transformer_training"] = {k: v for k, v in stats.items()
                                           if isinstance(v, (int, float, str)) and k != "out_dir"}
         # fp32 or dynamic int8: int8 is kept when it costs at most QUANT_TOLERANCE held-out macro-F1
@@ -354,7 +449,8 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         progress(f"ensemble: transformer weight {w_tf}, held-out macro-F1 {held_f1:.3f}")
         default_weights = {"ngram": 1.0 - w_tf, "transformer": w_tf}
         ens = (1 - w_tf) * ng_h + w_tf * tf_h
-        cascade_margin, cascade_table = _cascade_search(ng_h, ens, y_held, ngram_th, default_th, held_f1)
+        public = _public_probs(smsa, ngram_fit, tf_scorer, w_tf, spam_fit) if smsa is not None else None
+        cascade_margin, cascade_table = _cascade_search(ng_h, ens, y_held, ngram_th, default_th, held_f1, public)
         report["cascade"] = {"margin": cascade_margin, "table": cascade_table}
         progress(f"cascade: margin {cascade_margin} ({cascade_table})")
     else:
@@ -368,7 +464,8 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         ng_h[:, SPAM] = spam_held
         q_tf = variants[True][1]
         w_q, th_q, f1_q = _ensemble_search(ng_h, q_tf, y_held)
-        m_q, table_q = _cascade_search(ng_h, (1 - w_q) * ng_h + w_q * q_tf, y_held, ngram_th, th_q, f1_q)
+        public_q = _public_probs(smsa, ngram_fit, variants[True][0], w_q, spam_fit) if smsa is not None else None
+        m_q, table_q = _cascade_search(ng_h, (1 - w_q) * ng_h + w_q * q_tf, y_held, ngram_th, th_q, f1_q, public_q)
         fast_cfg = {"w_transformer": w_q, "thresholds": th_q, "held_out_macro_f1": f1_q, "cascade_margin": m_q,
                     "cascade_table": table_q}
         report["fast"] = fast_cfg
@@ -382,8 +479,8 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
                                                    [str(r.unit) for r in fit_route])
     cand: dict[str, float] = {}
     cand["rules_only"] = unit_accuracy(router_rules, held_route, [None] * len(held_route))
-    cand["ngram"] = unit_accuracy(router_rules, held_route,
-                                  unit_ng_fit.unit_probs([r.account for r in held_route], [r.text for r in held_route]))
+    held_unit_probs = {"ngram": unit_ng_fit.unit_probs([r.account for r in held_route], [r.text for r in held_route])}
+    cand["ngram"] = unit_accuracy(router_rules, held_route, held_unit_probs["ngram"])
     unit_embed_all = None
     if tf_scorer is not None:
         emb_fit = tf_scorer.embed([r.text for r in fit_route])
@@ -392,15 +489,19 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         pos = {id(r): i for i, r in enumerate(held)}
         idx = [pos[id(r)] for r in held_route]
         assert emb_held is not None
-        cand["embed"] = unit_accuracy(router_rules, held_route, unit_emb_fit.unit_probs_from_embeddings(
-            [r.account for r in held_route], emb_held[idx]))
+        held_unit_probs["embed"] = unit_emb_fit.unit_probs_from_embeddings([r.account for r in held_route],
+                                                                           emb_held[idx])
+        cand["embed"] = unit_accuracy(router_rules, held_route, held_unit_probs["embed"])
         unit_embed_all = (emb_fit, unit_emb_fit)
     report["unit_held_out_accuracy"] = cand
     progress(f"unit accuracy on held-out complaint/question records: {cand}")
     unit_choice_default = max((k for k in cand if k != "rules_only"), key=lambda k: cand[k])
+    outrank_at, outrank_table = _outrank_search(rules, held_route, held_unit_probs[unit_choice_default])
+    report["unit_outrank"] = {"chosen": outrank_at, "table": outrank_table}
+    progress(f"higher-priority unit outranks a keyword at model probability {outrank_at} ({outrank_table})")
 
     # final n-gram models on all records
-    ngram_labels = NgramLabelModel(seed=opt.seed).fit(texts, y)
+    ngram_labels = fit_labels(NgramLabelModel(seed=opt.seed), texts, y, extra)
     all_route = routable(records)
     unit_ngram = NgramUnitModel(seed=opt.seed).fit([r.account for r in all_route], [r.text for r in all_route],
                                                    [str(r.unit) for r in all_route])
@@ -442,6 +543,8 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         (out_dir / "transformer.new").rename(final_tf)
     else:
         shutil.rmtree(out_dir / "transformer", ignore_errors=True)
+    for backend in backends.values():
+        backend["unit_outrank_at"] = outrank_at
     config = {"format": FORMAT, "default_backend": default_name, "backends": backends,
               "seed": opt.seed, "labels": list(LABELS), "trained_on": report["n_train"]}
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -450,15 +553,7 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
 
     # measure every alternative on the evaluation file
     if smsa is not None:
-        s_t, s_y = load_smsa(Path(smsa), "test")
-        pn = ngram_labels.predict_proba(s_t)[:, LABELS.index("negative")]
-        report["smsa_test"] = {"n": len(s_t), "ngram_negative_f1": f1_score(s_y, (pn >= ngram_th["negative"]).astype(int))}
-        if tf_scorer is not None:
-            pt = np.asarray(tf_scorer.label_probs(s_t))[:, LABELS.index("negative")]
-            w = default_weights.get("transformer", 0.0)
-            pe = (1 - w) * pn + w * pt
-            report["smsa_test"]["transformer_negative_f1"] = f1_score(s_y, (pt >= 0.5).astype(int))
-            report["smsa_test"]["default_negative_f1"] = f1_score(s_y, (pe >= default_th["negative"]).astype(int))
+        report["smsa_test"] = measure_smsa(out_dir, rules, Path(smsa))
         progress(f"SmSA test negative F1: {report['smsa_test']}")
     if eval_records:
         report["alternatives"] = measure_alternatives(out_dir, rules, eval_records, progress=progress)
@@ -477,6 +572,21 @@ def measure_alternatives(model_dir: Path, rules: Mapping[str, AccountRules], eva
         rep = evaluate.run(clf, eval_records)
         out[name] = rep
         progress(f"== {name} on the evaluation set\n{evaluate.format_report(rep)}")
+    return out
+
+
+def measure_smsa(model_dir: Path, rules: Mapping[str, AccountRules], smsa: Path) -> dict[str, Any]:
+    """Each backend's F1 of `negative` against SmSA's negative class on its test split, through
+    the whole pipeline (cascade and thresholds included), as comments to kemensos."""
+    from classifiers.base import MessageIn
+    from classifiers.pipeline import load_classifier, read_config
+
+    texts, neg = load_smsa(smsa, "test")
+    out: dict[str, Any] = {"n": len(texts)}
+    for name in read_config(model_dir)["backends"]:
+        clf = load_classifier(rules, model_dir, backend=name)
+        preds = clf.predict([MessageIn("kemensos", "comment", t) for t in texts])
+        out[f"{name}_negative_f1"] = f1_score(neg, np.array([int("negative" in p.labels) for p in preds]))
     return out
 
 

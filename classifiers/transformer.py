@@ -242,6 +242,7 @@ def train_transformer(
     max_steps: int | None = None,
     train_layers: int | None = 6,
     threads: int | None = None,
+    label_weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the encoder on `texts` / `label_matrix` (n, 4; order classifiers.base.LABELS).
 
@@ -252,6 +253,9 @@ def train_transformer(
     unit_targets: optional unit key (or None) per text; when given, a second head
     learns the unit as an auxiliary task (helps the embeddings separate topics) and
     the scorer exposes `unit_probs`.
+    label_weights: optional (n, 4) loss weight per text and label; a row that is not all
+    ones (public sentiment data: only its `negative` cell counts) is always trained on,
+    never used for calibration, and does not count in the class balance.
     Returns training statistics. `out_dir` is replaced atomically.
     """
     import torch
@@ -265,6 +269,11 @@ def train_transformer(
         raise ValueError("need at least 2 training texts")
     if unit_targets is not None and len(unit_targets) != len(texts):
         raise ValueError("unit_targets must have one entry per text")
+    w_all = np.ones_like(y_all) if label_weights is None else np.asarray(label_weights, dtype=np.float32)
+    if w_all.shape != y_all.shape:
+        raise ValueError(f"label_weights must be {y_all.shape}, got {w_all.shape}")
+    full = np.flatnonzero((w_all == 1).all(1))
+    partial = np.flatnonzero(~(w_all == 1).all(1))
     base_dir = Path(base_dir)
     out_dir = Path(out_dir)
     prev_threads = torch.get_num_threads()
@@ -288,7 +297,8 @@ def train_transformer(
             if not units:
                 u_all = None
 
-        tr_idx, cal_idx = _split_calibration(len(clean), calib_fraction, seed, y_all)
+        tr_full, cal_full = _split_calibration(len(full), calib_fraction, seed, y_all[full])
+        tr_idx, cal_idx = np.sort(np.concatenate([full[tr_full], partial])), full[cal_full]
 
         # --- the trainable part: the top `train_layers` encoder layers
         n_layers = int(model.config.num_hidden_layers)
@@ -319,7 +329,7 @@ def train_transformer(
         head = _make_head(torch, hidden, len(LABELS))
         unit_head = _make_head(torch, hidden, len(units)) if u_all is not None else None
 
-        y_tr = y_all[tr_idx]
+        y_tr = y_all[full[tr_full]]
         pos = y_tr.sum(0)
         neg = len(y_tr) - pos
         pos_weight = np.clip(np.sqrt(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)), 1.0, 5.0)
@@ -360,7 +370,7 @@ def train_transformer(
         warm = max(1, int(0.06 * total))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-        bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, dtype=torch.float32))
+        bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, dtype=torch.float32), reduction="none")
         ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
         drop = torch.nn.Dropout(0.1)
 
@@ -379,7 +389,7 @@ def train_transformer(
                 h, am = _pad_cached([cache[i] for i in ids])
                 h = _run_top(base, h, am, start)
                 pooled = drop(_mean_pool(h, am))
-                loss = bce(head(pooled), torch.from_numpy(y_all[ids]))
+                loss = (bce(head(pooled), torch.from_numpy(y_all[ids])) * torch.from_numpy(w_all[ids])).mean()
                 if unit_head is not None and u_all is not None:
                     ut = torch.from_numpy(u_all[ids])
                     if (ut >= 0).any():

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from classifiers.normalize import HOMOGLYPH_FILE, build_homoglyph_map, features_text, fold, leet, match_views, normalize
 
-JUDOL_MAP = Path("/work/shared/data/public/judol_youtube/obfuscation_mapping.json")
+# ../shared beside the repository (as in CI)
+JUDOL_MAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "public" / "judol_youtube" / "obfuscation_mapping.json"
 
 
 @pytest.mark.parametrize("text, expected", [

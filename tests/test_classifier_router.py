@@ -130,3 +130,20 @@ def test_a_higher_priority_unit_wins_when_keywords_of_several_units_match() -> N
     text = "pendamping minta potongan 50rb dari PKH saya"
     assert router.route("kemensos", text, ("complaint",), {"linjamsos": 0.9, "itjen": 0.1}) == ("itjen", "rule")
     assert router.route("kemensos", "PKH saya belum cair", ("complaint",)) == ("linjamsos", "rule")
+
+
+def test_a_confident_model_for_a_higher_priority_unit_outranks_a_keyword() -> None:
+    rules = {"kemensos": AccountRules("kemensos", "humas", (
+        UnitRules("linjamsos", ("pkh",)), UnitRules("pfm", ("bpnt",)),
+        UnitRules("itjen", ("pungli",), priority=1), UnitRules("humas", ())))}
+    text = "pendamping minta 50rb tiap pencairan PKH"
+    levy = {"itjen": 0.85, "linjamsos": 0.15}
+    assert Router(rules).route("kemensos", text, ("complaint",), levy) == ("linjamsos", "rule")  # off by default
+    router = Router(rules, outrank_at=0.8)
+    assert router.route("kemensos", text, ("complaint",), levy) == ("itjen", "model")
+    # not confident enough: the keyword wins
+    assert router.route("kemensos", text, ("complaint",), {"itjen": 0.6, "linjamsos": 0.4}) == ("linjamsos", "rule")
+    # a confident model for a unit of the same priority never beats a keyword
+    assert router.route("kemensos", text, ("complaint",), {"pfm": 0.95}) == ("linjamsos", "rule")
+    # negative only still goes to the default unit
+    assert router.route("kemensos", text, ("negative",), levy) == ("humas", "default")

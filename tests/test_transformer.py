@@ -104,8 +104,9 @@ def tiny_base(tmp_path_factory) -> Path:
 def _train(base: Path, out: Path, **kw):
     args: dict[str, Any] = dict(base_dir=base, seed=13, epochs=2, batch_size=8, max_length=32, progress=False,
                 train_layers=1, threads=1)
+    texts, y = kw.pop("texts", TEXTS), kw.pop("label_matrix", Y)
     args.update(kw)
-    return train_transformer(TEXTS, Y, out, **args)
+    return train_transformer(texts, y, out, **args)
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +274,20 @@ def test_matmul_dtype_override(monkeypatch):
     monkeypatch.setenv(packed.DTYPE_ENV, "auto")
     assert packed.matmul_dtype() in ("fp32", "bf16")  # measured on this CPU
     packed.matmul_dtype.cache_clear()
+
+
+def test_partial_label_weights_never_calibrate(tiny_base, tmp_path):
+    """Rows with partial label weights (public sentiment data) are trained on, never held out."""
+    extra = ["jelek sekali", "bagus sekali", "kecewa berat", "puas sekali"]
+    y = np.concatenate([Y, np.array([[0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]], dtype=np.float32)])
+    w = np.ones_like(y)
+    w[len(TEXTS):] = [0, 0, 0.5, 0]
+    stats = _train(tiny_base, tmp_path / "m", max_steps=3, label_weights=w, texts=TEXTS + extra, label_matrix=y)
+    plain = _train(tiny_base, tmp_path / "p", max_steps=3)
+    assert stats["n_calib"] == plain["n_calib"]
+    assert stats["n_train"] == plain["n_train"] + len(extra)
+    with pytest.raises(ValueError, match="label_weights"):
+        _train(tiny_base, tmp_path / "x", label_weights=w[:3])
 
 
 def test_bad_arguments(tiny_base, tmp_path):

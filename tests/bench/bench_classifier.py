@@ -48,6 +48,10 @@ def main() -> int:
     clf = load_classifier(default_rules(), args.model_dir, backend=args.backend)
     load_s = time.perf_counter() - t0
     print(f"backend: {args.backend} -> {getattr(getattr(clf, 'config', None), 'name', '?')}; load {load_s:.2f} s")
+    scorer = getattr(clf, "transformer", None)
+    if scorer is not None:
+        print(f"transformer: {'int8' if scorer.quantized else 'bf16' if scorer.bf16 else 'fp32'} matmuls, "
+              f"cascade margin {clf.config.cascade_margin}")
     clf.predict(msgs[:8])  # warm up
 
     out: dict[str, float] = {"load_seconds": load_s}

@@ -1,0 +1,100 @@
+"""Public sentiment rows train the `negative` label only, never the others or the calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from classifiers.base import LABELS
+from classifiers.ngram import NgramLabelModel
+from classifiers.training import Extra, fit_labels, load_sentiment_extra, oof_probs, with_extra
+
+NEG = LABELS.index("negative")
+COMPLAINT = LABELS.index("complaint")
+
+OURS = [
+    ("bansos saya belum cair tolong dicek", (1, 0, 0, 0)),
+    ("nama ibu hilang dari data, mohon diperbaiki", (1, 0, 0, 0)),
+    ("saldo kks kosong padahal jadwal sudah lewat", (1, 0, 0, 0)),
+    ("mohon info syarat daftar pkh", (0, 1, 0, 0)),
+    ("kapan jadwal pencairan tahap dua", (0, 1, 0, 0)),
+    ("cara daftar dtks bagaimana ya", (0, 1, 0, 0)),
+    ("pejabat korup semua, memalukan", (0, 0, 1, 0)),
+    ("kerja kalian ngapain aja, payah", (0, 0, 1, 0)),
+    ("dasar pembohong semua", (0, 0, 1, 0)),
+    ("terima kasih kemensos", (0, 0, 0, 0)),
+    ("selamat pagi semua", (0, 0, 0, 0)),
+    ("mantap min semangat", (0, 0, 0, 0)),
+] * 3
+
+
+def _ours():
+    return [t for t, _ in OURS], np.array([y for _, y in OURS])
+
+
+def test_extra_rows_train_negative_only() -> None:
+    texts, y = _ours()
+    # "zonk" is negative in the public rows; those rows also claim `complaint`, which must be ignored
+    public = ["makanannya zonk parah", "pelayanan zonk, kecewa", "zonk banget tempatnya", "kamar zonk dan kotor",
+              "harganya wajar", "tempatnya nyaman", "pelayanannya ramah", "makanannya enak"] * 3
+    extra = Extra.sentiment(public, np.array(([1] * 4 + [0] * 4) * 3), weight=1.0)
+    extra.y[:, COMPLAINT] = 1
+    model = fit_labels(NgramLabelModel(seed=1, min_df=1), texts, y, extra)
+    plain = NgramLabelModel(seed=1, min_df=1).fit(texts, y)
+    p, q = model.predict_proba(["zonk"])[0], plain.predict_proba(["zonk"])[0]
+    assert p[NEG] > q[NEG] + 0.1
+    assert p[COMPLAINT] < 0.5
+
+
+def test_with_extra_weights_and_oof_keeps_our_rows_only() -> None:
+    texts, y = _ours()
+    extra = Extra.sentiment(["jelek", "bagus"], np.array([1, 0]), weight=0.3)
+    t, yy, w = with_extra(texts, y, extra)
+    assert len(t) == len(texts) + 2 and yy.shape == (len(texts) + 2, len(LABELS))
+    assert (w[: len(texts)] == 1).all()
+    assert np.allclose(w[-1], [0.0, 0.0, 0.3, 0.0])
+    oof = oof_probs(lambda: NgramLabelModel(seed=1, min_df=1), texts, y, 3, 1, extra)
+    assert oof.shape == y.shape  # scored on our rows only
+
+
+def test_load_sentiment_extra_is_a_seeded_sample(tmp_path: Path) -> None:
+    (tmp_path / "train_preprocess.tsv").write_text(
+        "".join(f"teks nomor {i}\t{'negative' if i % 3 == 0 else 'positive'}\n" for i in range(50)), encoding="utf-8")
+    a = load_sentiment_extra(tmp_path, rows=10, weight=0.5, seed=7)
+    b = load_sentiment_extra(tmp_path, rows=10, weight=0.5, seed=7)
+    assert a.texts == b.texts and len(a.texts) == 10
+    for text, row in zip(a.texts, a.y):
+        assert row[NEG] == (int(text.split()[-1]) % 3 == 0)
+    assert (a.weights[:, NEG] == 0.5).all() and a.weights.sum() == 5.0
+
+
+def _fake_smsa(folder: Path) -> Path:
+    folder.mkdir()
+    rows = {"negative": ["pelayanan lambat kecewa", "makanannya jelek sekali", "kamar kotor dan bau"],
+            "positive": ["tempatnya nyaman sekali", "pelayanan ramah", "makanan enak"],
+            "neutral": ["buka jam delapan", "lokasi di jalan utama"]}
+    lines = [f"{t} {i}\t{label}\n" for i in range(6) for label, ts in rows.items() for t in ts]
+    for part in ("train", "valid", "test"):
+        (folder / f"{part}_preprocess.tsv").write_text("".join(lines), encoding="utf-8")
+    return folder
+
+
+def test_train_all_with_a_tiny_transformer_and_sentiment_rows(tmp_path: Path) -> None:
+    """The whole training path: SmSA rows in, cascade checked on its validation split,
+    the outrank level searched, every backend measured on its test split."""
+    from classifiers.pipeline import read_config
+    from classifiers.training import TrainOptions, train_all
+    from tests.test_classifier_pipeline import RULES, synthetic
+    from tests.test_transformer import _build_tiny_base
+
+    base = _build_tiny_base(tmp_path / "base")
+    report = train_all(synthetic(12, 3, "tr"), tmp_path / "model", rules=RULES, smsa=_fake_smsa(tmp_path / "smsa"),
+                       base_dir=base, progress=lambda s: None,
+                       options=TrainOptions(folds=3, epochs=1, sentiment_rows=40, quantize=False))
+    assert report["sentiment_extra"]["rows"] == 40
+    assert "smsa_valid_negative_f1" in report["cascade"]["table"]["0.2"]
+    assert set(report["unit_outrank"]["table"]) == {"never", "0.5", "0.6", "0.7", "0.8", "0.9"}
+    backends = read_config(tmp_path / "model")["backends"]
+    assert {f"{b}_negative_f1" for b in backends} <= set(report["smsa_test"])
+    assert all("unit_outrank_at" in b for b in backends.values())
