@@ -171,11 +171,12 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
         overlap = sum(" ".join(r.text.lower().split()) in seen for r in eval_records)
     else:
         overlap = 0
-    weight = {} if sentiment_weight is None else {"sentiment_weight": sentiment_weight}
+    options = TrainOptions(seed=seed, epochs=epochs, skip_transformer=skip_transformer, quantize=quantize)
+    if sentiment_weight is not None:
+        options.sentiment_weight = sentiment_weight
     t0 = time.perf_counter()
     report = train_all(records, out, rules=rules, judol=judol, smsa=smsa, eval_records=eval_records,
-                       options=TrainOptions(seed=seed, epochs=epochs, skip_transformer=skip_transformer,
-                                            quantize=quantize, **weight))
+                       options=options)
     report["files"] = [_shown(f) for f in files] + ([_shown(feedback)] if feedback else [])
     report["eval_file"] = _shown(eval_file) if eval_file else None
     report["eval_overlap_with_training"] = overlap
