@@ -155,6 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         skip_transformer=args.skip_transformer,
         sentiment_weight=args.sentiment_weight,
+        sentiment_rows=args.sentiment_rows,
     )
     return 0
 
@@ -332,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smsa", help="path to indonlu_smsa folder (benchmark; weak negative data with --sentiment-weight)")
     p.add_argument("--sentiment-weight", type=float, default=None,
                    help="weight of SmSA train rows as `negative` data (default: the model card's choice)")
+    p.add_argument("--sentiment-rows", type=int, default=None,
+                   help="how many SmSA train rows (a seeded sample) to use (default: all)")
     p.add_argument("--eval", help="labelled file to evaluate on after training (never trained on)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--skip-transformer", action="store_true", help="train only the fast n-gram parts")

@@ -147,7 +147,8 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
           feedback: Path | None = None, judol: Path | None = None, smsa: Path | None = None,
           eval_file: Path | None = None, seed: int = 13, epochs: int = 4, skip_transformer: bool = False,
           rules: Mapping[str, AccountRules] | None = None, model_card: Path | None = None,
-          quantize: bool | None = None, sentiment_weight: float | None = None) -> dict[str, Any]:
+          quantize: bool | None = None, sentiment_weight: float | None = None,
+          sentiment_rows: int | None = None) -> dict[str, Any]:
     """Train every part, write the artifacts to out_dir (default classifiers/model) and the model card.
 
     judol: dataset_judol_labelled.csv (extra spam data, and its held-out part measures spam F1);
@@ -174,6 +175,8 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
     options = TrainOptions(seed=seed, epochs=epochs, skip_transformer=skip_transformer, quantize=quantize)
     if sentiment_weight is not None:
         options.sentiment_weight = sentiment_weight
+    if sentiment_rows is not None:
+        options.sentiment_rows = sentiment_rows
     t0 = time.perf_counter()
     report = train_all(records, out, rules=rules, judol=judol, smsa=smsa, eval_records=eval_records,
                        options=options)

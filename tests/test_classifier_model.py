@@ -1,9 +1,7 @@
 """Regression: the shipped default model on the evaluation set (slow: loads the full model).
 
-The thresholds below are the project's targets. They are not lowered to make
-the test pass; the two targets the shipped model misses (unit accuracy on the
-evaluation set, `negative` F1 on SmSA's test split) are strict xfails, each
-beside a floor just under the shipped figure (see classifiers/MODEL_CARD.md).
+The thresholds below are the project's targets (shipped figures in
+classifiers/MODEL_CARD.md); they are not lowered to make a test pass.
 """
 
 from __future__ import annotations
@@ -42,19 +40,7 @@ def test_hard_case_macro_f1(report: dict) -> None:  # type: ignore[type-arg]
     assert report["hard"]["macro_f1"] >= TARGETS["hard_macro_f1"], evaluate.format_report(report)
 
 
-# The shipped model reaches 0.915 with routing.yaml as shipped: a known miss of the 0.92 target.
-# The floor below catches a regression; the strict xfail turns red the day the
-# target is reached, so that this marker is removed then.
-SHIPPED_UNIT_ACCURACY = 0.91
-SHIPPED_SMSA_NEGATIVE_F1 = 0.80  # shipped: 0.820
-
-
-def test_unit_accuracy_does_not_regress(report: dict) -> None:  # type: ignore[type-arg]
-    assert report["overall"]["unit_accuracy"] >= SHIPPED_UNIT_ACCURACY, evaluate.format_report(report)
-
-
-@pytest.mark.xfail(strict=True, reason="unit accuracy 0.915 < 0.92 target: label errors and keyword rules")
-def test_unit_accuracy_target(report: dict) -> None:  # type: ignore[type-arg]
+def test_unit_accuracy(report: dict) -> None:  # type: ignore[type-arg]
     assert report["overall"]["unit_accuracy"] >= TARGETS["unit_accuracy"], evaluate.format_report(report)
 
 
@@ -70,12 +56,8 @@ def smsa_negative_f1() -> float:
     return f1_score(negative, np.array([int("negative" in p.labels) for p in preds]))
 
 
-def test_smsa_negative_does_not_regress(smsa_negative_f1: float) -> None:
-    assert smsa_negative_f1 >= SHIPPED_SMSA_NEGATIVE_F1
-
-
-@pytest.mark.xfail(strict=True, reason="SmSA negative F1 0.820 < 0.85: its negative reviews are wider than ours")
-def test_smsa_negative_target(smsa_negative_f1: float) -> None:
+def test_smsa_negative_f1(smsa_negative_f1: float) -> None:
+    """Real text, not written for this project: does `negative` generalise?"""
     assert smsa_negative_f1 >= TARGETS["smsa_negative_f1"]
 
 
