@@ -296,6 +296,17 @@ def cmd_export_feedback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _row_count(text: str) -> int:
+    """A whole number of rows, at least 1 (a negative count would silently drop rows)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; write e.g. 2000") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} rows: write at least 1, or leave it out to use all rows")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="triage", description="Triage Instagram comments and DMs of a ministry to its units on Telegram.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -333,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smsa", help="path to indonlu_smsa folder (benchmark; weak negative data with --sentiment-weight)")
     p.add_argument("--sentiment-weight", type=float, default=None,
                    help="weight of SmSA train rows as `negative` data (default: the model card's choice)")
-    p.add_argument("--sentiment-rows", type=int, default=None,
+    p.add_argument("--sentiment-rows", type=_row_count, default=None,
                    help="how many SmSA train rows (a seeded sample) to use (default: all)")
     p.add_argument("--eval", help="labelled file to evaluate on after training (never trained on)")
     p.add_argument("--seed", type=int, default=13)

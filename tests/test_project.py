@@ -30,3 +30,16 @@ def test_python_m_bot_shows_help() -> None:
 def test_types_check() -> None:
     done = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+@pytest.mark.parametrize("rows", ["0", "-3", "abc"])
+def test_train_refuses_a_row_count_that_is_not_positive(rows: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["train", "--sentiment-rows", rows])
+    assert exit_info.value.code == 2
+    assert "--sentiment-rows" in capsys.readouterr().err
+
+
+def test_train_takes_a_positive_row_count() -> None:
+    assert build_parser().parse_args(["train", "--sentiment-rows", "2000"]).sentiment_rows == 2000
+    assert build_parser().parse_args(["train"]).sentiment_rows is None
