@@ -266,7 +266,9 @@ def render_figures(report: Mapping[str, Any]) -> str:
         lines.append(f"- a higher-priority unit outranks a keyword at unit-model probability {o['chosen']} "
                      f"(held-out unit accuracy by level: { {k: round(v, 3) for k, v in o['table'].items()} })")
     if "cascade" in report:
-        lines.append(f"- cascade margin {report['cascade']['margin']} (by margin: {report['cascade']['table']})")
+        c = report["cascade"]
+        lines.append(f"- cascade: {c.get('rule', 'absolute')} margin {c['margin']} "
+                     f"(by rule and margin: {c['table']})")
     if "sentiment_extra" in report:
         x = report["sentiment_extra"]
         lines.append(f"- SmSA train rows as weak `negative` data: {x['rows']} ({x['negative']} negative), "

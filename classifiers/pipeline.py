@@ -52,20 +52,25 @@ class BackendConfig:
     thresholds: Mapping[str, float]  # per label
     unit_model: str  # "ngram", "embed" (LR on transformer embeddings) or "none"
     spam_fast: float = 0.9  # spam probability at which a message is spam alone, unseen by the rest
-    # Cascade: a message whose n-gram probabilities are all at least `cascade_margin` away from
-    # the n-gram thresholds (`cascade_thresholds`) is decided by the n-gram model alone.
+    # Cascade: a message whose n-gram probabilities are all far enough from the n-gram thresholds
+    # (`cascade_thresholds`) is decided by the n-gram model alone; see `sure_rows` for the rules.
     cascade_margin: float = 0.0
     cascade_thresholds: Mapping[str, float] = field(default_factory=dict)
+    cascade_rule: str = "absolute"
     quantize: bool = False  # run the transformer with dynamic int8 Linear layers
     # The unit model's probability at which a higher-priority unit outranks a keyword (None: never).
     unit_outrank_at: float | None = None
 
     @classmethod
     def from_json(cls, name: str, data: Mapping[str, Any]) -> "BackendConfig":
+        rule = data.get("cascade_rule", "absolute")
+        if rule not in CASCADE_RULES:
+            raise ValueError(f"backend {name!r}: unknown cascade_rule {rule!r}; expected one of {CASCADE_RULES}")
         return cls(name=name, weights=dict(data["weights"]), thresholds=dict(data["thresholds"]),
                    unit_model=str(data.get("unit_model", "ngram")), spam_fast=float(data.get("spam_fast", 0.9)),
                    cascade_margin=float(data.get("cascade_margin", 0.0)),
                    cascade_thresholds=dict(data.get("cascade_thresholds", {})),
+                   cascade_rule=str(data.get("cascade_rule", "absolute")),
                    quantize=bool(data.get("quantize", False)),
                    unit_outrank_at=None if data.get("unit_outrank_at") is None else float(data["unit_outrank_at"]))
 
@@ -73,7 +78,7 @@ class BackendConfig:
         return {"weights": dict(self.weights), "thresholds": dict(self.thresholds), "unit_model": self.unit_model,
                 "spam_fast": self.spam_fast,
                 "cascade_margin": self.cascade_margin, "cascade_thresholds": dict(self.cascade_thresholds),
-                "quantize": self.quantize, "unit_outrank_at": self.unit_outrank_at}
+                "cascade_rule": self.cascade_rule, "quantize": self.quantize, "unit_outrank_at": self.unit_outrank_at}
 
 
 def clean_input(text: object) -> str:
@@ -83,6 +88,31 @@ def clean_input(text: object) -> str:
     if not isinstance(text, str):
         text = str(text)
     return text[:MAX_TEXT_CHARS]
+
+
+CASCADE_RULES = ("absolute", "relative")
+
+
+def sure_rows(probs: np.ndarray, thresholds: Mapping[str, float], margin: float, rule: str) -> np.ndarray:
+    """Rows whose probabilities of complaint, question and negative are all far from their thresholds.
+
+    "absolute": |p - t| >= margin. "relative": p <= t * (1 - margin) or p >= t + (1 - t) * margin,
+    a fraction of the room on that side of the threshold. Why both: with an absolute margin at
+    or above a low threshold (negative: 0.25) no text can be sure it is *not* negative, so the
+    skip rate collapses (measured: 69% at margin 0.2, 12% at 0.25); the relative rule keeps both
+    sides reachable for every label. Training measures both and keeps the one that skips most
+    within the tolerance.
+    """
+    if margin <= 0:
+        return np.zeros(len(probs), dtype=bool)
+    if rule not in CASCADE_RULES:
+        raise ValueError(f"unknown cascade rule {rule!r}; expected one of {CASCADE_RULES}")
+    cols = [j for j, label in enumerate(LABELS) if label != "spam"]
+    p = np.asarray(probs, dtype=np.float64)[:, cols]
+    th = np.array([thresholds.get(LABELS[j], 0.5) for j in cols])
+    if rule == "absolute":
+        return np.asarray((np.abs(p - th) >= margin).all(axis=1))
+    return np.asarray(((p <= th * (1 - margin)) | (p >= th + (1 - th) * margin)).all(axis=1))
 
 
 def decide_labels(probs: Mapping[str, float], thresholds: Mapping[str, float]) -> tuple[str, ...]:
@@ -115,13 +145,10 @@ class Pipeline:
     # -- scoring
     def easy_mask(self, ngram_probs: np.ndarray) -> np.ndarray:
         """Rows the n-gram model is sure enough about to skip the transformer."""
-        margin = self.config.cascade_margin
-        if margin <= 0 or not self.config.weights.get("transformer"):
+        if not self.config.weights.get("transformer"):
             return np.zeros(len(ngram_probs), dtype=bool)
-        th = self.config.cascade_thresholds
-        cols = [j for j, label in enumerate(LABELS) if label != "spam"]
-        dist = np.stack([np.abs(ngram_probs[:, j] - th.get(LABELS[j], 0.5)) for j in cols], axis=1)
-        return np.asarray((dist >= margin).all(axis=1))
+        return sure_rows(ngram_probs, self.config.cascade_thresholds, self.config.cascade_margin,
+                         self.config.cascade_rule)
 
     def _unit_probs(self, accounts: Sequence[str], texts: Sequence[str], emb: np.ndarray | None,
                     idx: Sequence[int]) -> dict[int, dict[str, float]]:

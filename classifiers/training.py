@@ -40,7 +40,7 @@ from classifiers.base import LABELS, AccountRules
 from classifiers.dataset import Record, split
 from classifiers.ngram import NgramLabelModel, NgramSpamModel, NgramUnitModel
 from classifiers.normalize import normalize
-from classifiers.pipeline import CONFIG_FILE, FORMAT, BackendConfig, decide_labels
+from classifiers.pipeline import CONFIG_FILE, FORMAT, BackendConfig, decide_labels, sure_rows
 from classifiers.router import Router
 
 log = logging.getLogger(__name__)
@@ -293,43 +293,46 @@ def _decide_matrix(probs: np.ndarray, thresholds: Mapping[str, float]) -> np.nda
                      for row in probs]).reshape(len(probs), len(LABELS))
 
 
+CASCADE_GRIDS = {"absolute": (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4),
+                 "relative": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)}
+
+
 def _cascade_search(ng: np.ndarray, ens: np.ndarray, y: np.ndarray, ngram_th: Mapping[str, float],
                     ens_th: Mapping[str, float], full_f1: float,
-                    public: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[float, dict[str, Any]]:
-    """The largest margin-based skip of the transformer that costs at most CASCADE_TOLERANCE held-out
-    macro-F1 and, with `public` (n-gram probs, ensemble probs, negative 0/1 of SmSA's validation
-    split), at most CASCADE_TOLERANCE of negative F1 on that real text: the n-gram model is sure of
-    itself on texts unlike ours more often than it is right."""
+                    public: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                    ) -> tuple[str, float, dict[str, Any]]:
+    """The cascade (rule, margin; classifiers.pipeline.sure_rows) that skips the transformer most
+    while costing at most CASCADE_TOLERANCE held-out macro-F1 and, with `public` (n-gram probs,
+    ensemble probs, negative 0/1 of SmSA's validation split), at most CASCADE_TOLERANCE of
+    negative F1 on that real text: the n-gram model is sure of itself on texts unlike ours more
+    often than it is right. Margin 0 (no cascade) if none qualifies."""
     table: dict[str, Any] = {}
-    best = 0.0
+    best: tuple[str, float] = ("absolute", 0.0)
     best_skip = 0.0
-    full_public = _cascade_f1(public[0], public[1], public[2][:, None], ngram_th, ens_th, 0.0, [NEG]) if public else 0.0
-    for m in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4):
-        f1 = _cascade_f1(ng, ens, y, ngram_th, ens_th, m, range(len(LABELS)))
-        row = {"skip": round(float(_easy(ng, ngram_th, m).mean()), 3), "macro_f1": round(f1, 4)}
-        ok = f1 >= full_f1 - CASCADE_TOLERANCE
-        if public is not None:
-            row["smsa_valid_negative_f1"] = round(
-                _cascade_f1(public[0], public[1], public[2][:, None], ngram_th, ens_th, m, [NEG]), 4)
-            ok = ok and row["smsa_valid_negative_f1"] >= full_public - CASCADE_TOLERANCE
-        table[str(m)] = row
-        if ok and row["skip"] > best_skip:
-            best, best_skip = m, row["skip"]
+    full_public = _cascade_f1(public[0], public[1], public[2][:, None], ngram_th, ens_th, "absolute", 0.0,
+                              [NEG]) if public else 0.0
+    for rule, grid in CASCADE_GRIDS.items():
+        for m in grid:
+            f1 = _cascade_f1(ng, ens, y, ngram_th, ens_th, rule, m, range(len(LABELS)))
+            row = {"skip": round(float(sure_rows(ng, ngram_th, m, rule).mean()), 3), "macro_f1": round(f1, 4)}
+            ok = f1 >= full_f1 - CASCADE_TOLERANCE
+            if public is not None:
+                row["smsa_valid_negative_f1"] = round(
+                    _cascade_f1(public[0], public[1], public[2][:, None], ngram_th, ens_th, rule, m, [NEG]), 4)
+                ok = ok and row["smsa_valid_negative_f1"] >= full_public - CASCADE_TOLERANCE
+            table[f"{rule} {m}"] = row
+            if ok and row["skip"] > best_skip:
+                best, best_skip = (rule, m), row["skip"]
     if public is not None:
         table["no cascade"] = {"smsa_valid_negative_f1": round(full_public, 4)}
-    return best, table
-
-
-def _easy(ng: np.ndarray, ngram_th: Mapping[str, float], margin: float) -> np.ndarray:
-    cols = [j for j, lab in enumerate(LABELS) if lab != "spam"]
-    th = np.array([ngram_th[LABELS[j]] for j in cols])
-    return (np.abs(ng[:, cols] - th) >= margin).all(axis=1) if margin > 0 else np.zeros(len(ng), dtype=bool)
+    return best[0], best[1], table
 
 
 def _cascade_f1(ng: np.ndarray, ens: np.ndarray, y: np.ndarray, ngram_th: Mapping[str, float],
-                ens_th: Mapping[str, float], margin: float, cols: Sequence[int]) -> float:
-    """Mean F1 over `cols` (y holds just those columns) when easy rows take the n-gram decision."""
-    dec = np.where(_easy(ng, ngram_th, margin)[:, None], _decide_matrix(ng, ngram_th), _decide_matrix(ens, ens_th))
+                ens_th: Mapping[str, float], rule: str, margin: float, cols: Sequence[int]) -> float:
+    """Mean F1 over `cols` (y holds just those columns) when sure rows take the n-gram decision."""
+    sure = sure_rows(ng, ngram_th, margin, rule)
+    dec = np.where(sure[:, None], _decide_matrix(ng, ngram_th), _decide_matrix(ens, ens_th))
     return float(np.mean([f1_score(y[:, k], dec[:, j]) for k, j in enumerate(cols)]))
 
 
@@ -440,7 +443,7 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         tf_scorer, tf_held, emb_held, _ = variants[quantized]
 
     # 5. default backend: ensemble weight, thresholds and cascade margin on held-out data
-    cascade_margin = 0.0
+    cascade_rule, cascade_margin = "absolute", 0.0
     if tf_held is not None:
         ng_h = ng_held.copy()
         tf_h = tf_held.copy()
@@ -453,9 +456,10 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         default_weights = {"ngram": 1.0 - w_tf, "transformer": w_tf}
         ens = (1 - w_tf) * ng_h + w_tf * tf_h
         public = _public_probs(smsa, ngram_fit, tf_scorer, w_tf, spam_fit) if smsa is not None else None
-        cascade_margin, cascade_table = _cascade_search(ng_h, ens, y_held, ngram_th, default_th, held_f1, public)
-        report["cascade"] = {"margin": cascade_margin, "table": cascade_table}
-        progress(f"cascade: margin {cascade_margin} ({cascade_table})")
+        cascade_rule, cascade_margin, cascade_table = _cascade_search(ng_h, ens, y_held, ngram_th, default_th,
+                                                                      held_f1, public)
+        report["cascade"] = {"rule": cascade_rule, "margin": cascade_margin, "table": cascade_table}
+        progress(f"cascade: {cascade_rule} margin {cascade_margin} ({cascade_table})")
     else:
         default_th = ngram_th
         default_weights = {"ngram": 1.0}
@@ -468,11 +472,13 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         q_tf = variants[True][1]
         w_q, th_q, f1_q = _ensemble_search(ng_h, q_tf, y_held)
         public_q = _public_probs(smsa, ngram_fit, variants[True][0], w_q, spam_fit) if smsa is not None else None
-        m_q, table_q = _cascade_search(ng_h, (1 - w_q) * ng_h + w_q * q_tf, y_held, ngram_th, th_q, f1_q, public_q)
-        fast_cfg = {"w_transformer": w_q, "thresholds": th_q, "held_out_macro_f1": f1_q, "cascade_margin": m_q,
-                    "cascade_table": table_q}
+        rule_q, m_q, table_q = _cascade_search(ng_h, (1 - w_q) * ng_h + w_q * q_tf, y_held, ngram_th, th_q, f1_q,
+                                               public_q)
+        fast_cfg = {"w_transformer": w_q, "thresholds": th_q, "held_out_macro_f1": f1_q, "cascade_rule": rule_q,
+                    "cascade_margin": m_q, "cascade_table": table_q}
         report["fast"] = fast_cfg
-        progress(f"speed option (int8 + cascade {m_q}): held-out macro-F1 {table_q.get(str(m_q), {}).get('macro_f1', f1_q)}")
+        f1_shown = table_q.get(f"{rule_q} {m_q}", {}).get("macro_f1", f1_q)
+        progress(f"speed option (int8 + {rule_q} cascade {m_q}): held-out macro-F1 {f1_shown}")
 
     # 6. unit models
     held_route = routable(held)
@@ -525,12 +531,13 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
                                                            [str(r.unit) for r in all_route]),
                          out_dir / "unit_embed.joblib")
         backends["transformer"] = BackendConfig("transformer", default_weights, default_th, unit_choice_default,
-                                                opt.spam_fast, cascade_margin, ngram_th, quantized).to_json()
+                                                opt.spam_fast, cascade_margin, ngram_th, cascade_rule,
+                                                quantized).to_json()
         if fast_cfg is not None:
             backends["fast"] = BackendConfig(
                 "fast", {"ngram": 1.0 - fast_cfg["w_transformer"], "transformer": fast_cfg["w_transformer"]},
                 fast_cfg["thresholds"], unit_choice_default, opt.spam_fast, fast_cfg["cascade_margin"], ngram_th,
-                True).to_json()
+                fast_cfg["cascade_rule"], True).to_json()
         if cascade_margin > 0:
             backends["transformer_full"] = BackendConfig("transformer_full", default_weights, default_th,
                                                          unit_choice_default, opt.spam_fast,
@@ -604,11 +611,13 @@ class FrozenScorer:
     """
 
     def __init__(self, base_dir: Path, batch_size: int = 32, max_length: int = 128) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
+
+        from classifiers.tokenizer import E5Tokenizer
 
         self.model = AutoModel.from_pretrained(str(base_dir))
         self.model.eval()
-        self.tok = AutoTokenizer.from_pretrained(str(base_dir))
+        self.tok = E5Tokenizer.load(base_dir)
         self.batch_size = batch_size
         self.max_length = max_length
         self.heads: list[Any] = []

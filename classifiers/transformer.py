@@ -88,14 +88,16 @@ def _quiet_transformers() -> None:
 
 
 def _load_base(base_dir: Path):
-    """(BertModel without pooler, tokenizer) from a local folder, offline."""
+    """(BertModel without pooler, E5Tokenizer) from a local folder, offline."""
     _offline_env()
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
+
+    from classifiers.tokenizer import E5Tokenizer
 
     _quiet_transformers()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tok = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
+        tok = E5Tokenizer.load(base_dir)
         model = AutoModel.from_pretrained(str(base_dir), local_files_only=True, add_pooling_layer=False)
     return model, tok
 
@@ -117,9 +119,10 @@ def _mean_pool(hidden, mask):
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
-def _encode_batch(tok, texts: Sequence[str], max_length: int):
-    return tok([PREFIX + t for t in texts], padding=True, truncation=True, max_length=max_length,
-               return_tensors="pt", return_token_type_ids=False)
+def _encode_batch(tok, texts: Sequence[str], max_length: int) -> dict[str, Any]:
+    """{"input_ids", "attention_mask"} tensors of one padded batch."""
+    ids, am = _pad_ids(_tokenize(tok, texts, max_length), tok.pad_token_id)
+    return {"input_ids": ids, "attention_mask": am}
 
 
 def _length_batches(lengths: np.ndarray, batch_size: int, max_tokens: int | None = None) -> list[np.ndarray]:
@@ -344,7 +347,7 @@ def train_transformer(
 
         rows = _tokenize(tok, clean, max_length)
         lengths = np.array([len(r) for r in rows], dtype=np.int64)
-        pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        pad_id = tok.pad_token_id
         cache: list[Any] = [None] * len(clean)
         base.eval()
         pre = _length_batches(lengths[tr_idx], 32, 4096)
@@ -561,9 +564,7 @@ def _pad_cached(rows: list):
 
 def _tokenize(tok, texts: Sequence[str], max_length: int) -> list[list[int]]:
     """Token ids (with specials), truncated to max_length: the start of a long DM is kept."""
-    enc = tok([PREFIX + t for t in texts], truncation=True, max_length=max_length,
-              return_attention_mask=False, return_token_type_ids=False)
-    return [list(x) for x in enc["input_ids"]]
+    return tok.encode([PREFIX + t for t in texts], max_length)
 
 
 def _pad_ids(rows: list[list[int]], pad_id: int):
@@ -594,7 +595,7 @@ def _forward_logits(model, tok, head, unit_head, texts: Sequence[str], max_lengt
         return (logits, ulog, emb) if want_emb else (logits, ulog)
     rows = _tokenize(tok, texts, max_length)
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+    pad_id = tok.pad_token_id
     with torch.inference_mode():
         for b in _length_batches(lengths, batch_size, max_tokens):
             ids, am = _pad_ids([rows[i] for i in b], pad_id)
@@ -640,8 +641,8 @@ class TransformerScorer:
         threads: torch intra-op threads (default: all cores).
         verify: recompute the logits of four fixed texts and compare them with those
         recorded at training time (catches a wrong or different base model).
-        Memory: the base weights are memory-mapped from model.safetensors, so only the
-        rows of the 250k-word embedding table that are actually used become resident.
+        Memory: the word-embedding table is swapped for its 4-bit form (54 MB instead of
+        384 MB; rows bit-identical, see classifiers.e5_weights) when the base folder has it.
         """
         import torch
         from safetensors.torch import load_file
@@ -654,7 +655,8 @@ class TransformerScorer:
         if tuple(meta["labels"]) != LABELS:
             raise ValueError(f"{model_dir}: label order {meta['labels']} != {LABELS}")
         torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
-        model, tok = _load_base(_resolve_base_dir(base_dir))
+        base_dir = _resolve_base_dir(base_dir)
+        model, tok = _load_base(base_dir)
         if model.config.num_hidden_layers != meta["base"]["num_hidden_layers"]:
             raise ValueError("base model does not match the trained model (layer count)")
         adapter = load_file(str(model_dir / "adapter.safetensors"))
@@ -666,6 +668,9 @@ class TransformerScorer:
                 if missing:
                     raise ValueError(f"trained weights not found in base: {sorted(missing)[:3]}")
                 model.load_state_dict(adapter, strict=False)
+        from classifiers.e5_weights import use_q4_embedding
+
+        use_q4_embedding(model, base_dir)
         model.eval()
         heads = load_file(str(model_dir / "head.safetensors"))
         hidden = model.config.hidden_size

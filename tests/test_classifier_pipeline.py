@@ -180,3 +180,34 @@ def test_evaluate_file(clf, tmp_path: Path) -> None:  # type: ignore[no-untyped-
     assert report.data["overall"]["macro_f1"] > 0.8
     assert "macro-F1" in str(report)
     assert json.loads(report.to_json())["overall"]["n"] == 30
+
+
+def test_cascade_rules_decide_which_rows_are_sure() -> None:
+    import numpy as np
+
+    from classifiers.pipeline import sure_rows
+
+    th = {"complaint": 0.5, "question": 0.5, "negative": 0.25, "spam": 0.5}
+    #                 complaint question negative spam (spam never counts)
+    probs = np.array([[0.02, 0.97, 0.05, 0.99],   # sure on every label
+                      [0.02, 0.97, 0.20, 0.00],   # negative 0.20: just under its low threshold
+                      [0.45, 0.97, 0.05, 0.00]])  # complaint 0.45: near its threshold
+    assert sure_rows(probs, th, 0.0, "relative").tolist() == [False, False, False]  # margin 0: no cascade
+    assert sure_rows(probs, th, 0.5, "relative").tolist() == [True, False, False]
+    # an absolute margin at the negative threshold leaves no room below it: nothing is sure
+    assert sure_rows(probs, th, 0.25, "absolute").tolist() == [False, False, False]
+    assert sure_rows(probs, th, 0.2, "absolute").tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="cascade rule"):
+        sure_rows(probs, th, 0.5, "sideways")
+
+
+def test_a_config_with_an_unknown_cascade_rule_is_refused(model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "model"
+    shutil.copytree(model_dir, bad)
+    config = json.loads((bad / "config.json").read_text())
+    config["backends"]["ngram"]["cascade_rule"] = "sideways"
+    (bad / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="backend 'ngram': unknown cascade_rule 'sideways'"):
+        load_classifier(RULES, bad, backend="ngram")

@@ -93,7 +93,7 @@ def test_train_all_with_a_tiny_transformer_and_sentiment_rows(tmp_path: Path) ->
                        base_dir=base, progress=lambda s: None,
                        options=TrainOptions(folds=3, epochs=1, sentiment_rows=40, quantize=False))
     assert report["sentiment_extra"]["rows"] == 40
-    assert "smsa_valid_negative_f1" in report["cascade"]["table"]["0.2"]
+    assert "smsa_valid_negative_f1" in report["cascade"]["table"]["absolute 0.2"]
     assert set(report["unit_outrank"]["table"]) == {"never", "0.5", "0.6", "0.7", "0.8", "0.9"}
     backends = read_config(tmp_path / "model")["backends"]
     assert {f"{b}_negative_f1" for b in backends} <= set(report["smsa_test"])

