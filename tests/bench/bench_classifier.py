@@ -51,7 +51,7 @@ def main() -> int:
     scorer = getattr(clf, "transformer", None)
     if scorer is not None:
         print(f"transformer: {'int8' if scorer.quantized else 'bf16' if scorer.bf16 else 'fp32'} matmuls, "
-              f"cascade margin {clf.config.cascade_margin}")
+              f"cascade {clf.config.cascade_rule} margin {clf.config.cascade_margin}")
     clf.predict(msgs[:8])  # warm up
 
     out: dict[str, float] = {"load_seconds": load_s}
