@@ -16,7 +16,9 @@ by `classifiers.e5_weights.base_model_dir()`.
 
 Inference (`TransformerScorer`) loads the base, merges the LoRA weights into it
 (W += s * B @ A, what peft's merge_and_unload does, without importing peft),
-optionally applies dynamic int8 quantisation of the Linear layers, and scores
+swaps the word embeddings for their 4-bit table (classifiers.e5_weights), tokenizes
+with SentencePiece (classifiers.tokenizer), optionally applies dynamic int8
+quantisation of the Linear layers, and scores
 length-sorted, dynamically padded batches in inference mode.
 
 Heavy imports (torch, transformers, peft) happen inside functions only.
