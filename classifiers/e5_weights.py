@@ -368,16 +368,13 @@ def e5_sentence_embeddings(model, tokenizer, texts, *, prefix: str = "query: ",
     prefix, masked mean pooling, L2 norm."""
     import torch
 
+    from classifiers.transformer import _pad_ids
+
     out = []
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
             rows = tokenizer.encode([prefix + t for t in texts[i : i + batch_size]], max_length)
-            width = max(len(r) for r in rows)
-            ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for j, r in enumerate(rows):
-                ids[j, : len(r)] = torch.tensor(r)
-                mask[j, : len(r)] = 1
+            ids, mask = _pad_ids(rows, tokenizer.pad_token_id)
             hid = model(input_ids=ids, attention_mask=mask).last_hidden_state
             m = mask.unsqueeze(-1).to(hid.dtype)
             emb = (hid * m).sum(1) / m.sum(1).clamp(min=1)

@@ -70,7 +70,7 @@ class BackendConfig:
                    unit_model=str(data.get("unit_model", "ngram")), spam_fast=float(data.get("spam_fast", 0.9)),
                    cascade_margin=float(data.get("cascade_margin", 0.0)),
                    cascade_thresholds=dict(data.get("cascade_thresholds", {})),
-                   cascade_rule=str(data.get("cascade_rule", "absolute")),
+                   cascade_rule=str(rule),
                    quantize=bool(data.get("quantize", False)),
                    unit_outrank_at=None if data.get("unit_outrank_at") is None else float(data["unit_outrank_at"]))
 
