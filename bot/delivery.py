@@ -181,6 +181,8 @@ class Deliverer:
 
     async def _send(self, chat_id: int, group: list[dict[str, Any]], report: DeliveryReport) -> None:
         first = group[0]
+        shows_ticket = len(group) == 1 and first["kind"] in BATCHABLE
+        version = self.store.ticket_version(first["ticket_id"]) if shows_ticket else 0
         try:
             try:
                 message_id = await self._call(chat_id, group)
@@ -215,8 +217,17 @@ class Deliverer:
             self.store.mark_batched([r["id"] for r in group], message_id, now)
             report.batched += len(group)
         else:
-            self.store.mark_sent(first["id"], message_id, now)
+            stale = shows_ticket and message_id is not None and self.store.ticket_version(first["ticket_id"]) != version
+            self.store.mark_sent(first["id"], message_id, now,
+                                 then_enqueue=[self._catch_up(chat_id, first, message_id)] if stale else ())
         report.sent += 1
+
+    @staticmethod
+    def _catch_up(chat_id: int, row: Mapping[str, Any], message_id: int | None) -> tuple[Any, ...]:
+        """An edit for a message rendered before a change that landed while it was in
+        flight: the change found no sent message to edit, so this one must catch up."""
+        key = f"catch-up:{row['id']}"
+        return key, chat_id, EDIT, row["ticket_id"], {"message_id": message_id, "shows": row["kind"]}
 
     async def _call(self, chat_id: int, group: list[dict[str, Any]]) -> int | None:
         first = group[0]

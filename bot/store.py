@@ -357,6 +357,11 @@ class Store:
             row["detail"] = json.loads(row["detail"] or "{}")
         return rows
 
+    def ticket_version(self, ticket_id: int) -> int:
+        """Grows with every change to the ticket (each one logs an event)."""
+        row = self.db.execute("SELECT MAX(id) FROM ticket_events WHERE ticket_id = ?", [ticket_id]).fetchone()
+        return int(row[0] or 0)
+
     def update_ticket(
         self,
         ticket_id: int,
@@ -488,9 +493,15 @@ class Store:
             row["payload"] = json.loads(row["payload"]) if row["payload"] else {}
         return rows
 
-    def mark_sent(self, outbox_id: int, telegram_message_id: int | None, now: datetime) -> None:
-        self.db.execute("UPDATE outbox SET sent_at = ?, telegram_message_id = ?, last_error = NULL WHERE id = ?",
-                        [iso(now), telegram_message_id, outbox_id])
+    def mark_sent(self, outbox_id: int, telegram_message_id: int | None, now: datetime,
+                  then_enqueue: Sequence[tuple[Any, ...]] = ()) -> None:
+        """Record a send; `then_enqueue` holds (key, chat_id, kind, ticket_id, payload) rows
+        queued in the same transaction, so a follow-up cannot be lost between the two."""
+        with self.transaction():
+            self.db.execute("UPDATE outbox SET sent_at = ?, telegram_message_id = ?, last_error = NULL WHERE id = ?",
+                            [iso(now), telegram_message_id, outbox_id])
+            for key, chat_id, kind, ticket_id, payload in then_enqueue:
+                self._enqueue(key, chat_id, kind, ticket_id, payload, iso(now))
 
     def mark_batched(self, outbox_ids: Sequence[int], telegram_message_id: int | None, now: datetime) -> None:
         """Rows shown together in one batch message; their own full message is sent only on request."""

@@ -14,7 +14,8 @@ from bot.config import Settings
 from bot.runner import Runtime, build_runtime, serve
 from tests.fakes.instagram_server import FakeInstagram
 from tests.fakes.telegram_server import FakeTelegram
-from tests.test_telegram_workflow import LIMITS, LINJAMSOS, MEDIA, classifier  # noqa: F401 (fixture)
+from tests.test_telegram_workflow import (  # noqa: F401 (fixture)
+    LIMITS, LINJAMSOS, MEDIA, OFFICER_LINJAMSOS, classifier, press, ticket_in)
 
 KEMENSOS = "17841400000000001"
 SHOWN = re.compile(r"^t:(\d+):(?:ack|open|fix)$")
@@ -82,6 +83,25 @@ async def test_a_restart_mid_delivery_resumes_where_it_stopped(
     from bot.store import Store
 
     assert Store(settings.db_path).due_outbox(datetime.now(timezone.utc) + timedelta(days=1)) == []
+
+
+async def test_a_change_made_while_a_message_is_in_flight_still_reaches_it(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
+    # The mirror is rendered, sent, and shown in the media group, but its answer (the
+    # message id) is slow; an officer acknowledges in that gap. The acknowledgement finds
+    # no sent mirror to edit, so the mirror must be brought up to date once its id is known.
+    seed_burst(fake_instagram, 1)
+    fake_telegram.slow_answer("sendMessage", 2.0, chat_id=MEDIA)
+    runtime, stop, task = await start(settings, classifier)
+    (ticket_id,) = await runtime.poll_once()
+    unit_message = await ticket_in(fake_telegram, LINJAMSOS, ticket_id)
+    await ticket_in(fake_telegram, MEDIA, ticket_id)  # visible while its answer is held
+    await press(fake_telegram, LINJAMSOS, unit_message.message_id, OFFICER_LINJAMSOS, f"t:{ticket_id}:ack")
+    assert runtime.store.sent_for_ticket(ticket_id)[-1]["chat_id"] == LINJAMSOS  # the mirror: not yet
+    mirror = await ticket_in(fake_telegram, MEDIA, ticket_id, "Petugas7101")
+    stop.set()
+    await task
+    assert mirror.edited
 
 
 @pytest.mark.slow

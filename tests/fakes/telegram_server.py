@@ -602,6 +602,14 @@ class _Injection:
     chat_id: int | None
 
 
+@dataclass
+class _SlowAnswer:
+    method: str
+    seconds: float
+    remaining: int
+    chat_id: int | None
+
+
 _STRING_PARAMS = frozenset(
     {"text", "caption", "parse_mode", "callback_query_id", "url", "secret_token",
      "inline_message_id", "language_code", "description", "short_description", "name",
@@ -677,6 +685,7 @@ class FakeTelegram:
         self._files: dict[str, UploadedFile] = {}
         self._file_paths: dict[str, str] = {}
         self._injections: list[_Injection] = []
+        self._slow_answers: list[_SlowAnswer] = []
         self._flood_overall: collections.deque[float] = collections.deque()
         self._flood_chats: dict[int, collections.deque[float]] = collections.defaultdict(
             collections.deque
@@ -914,6 +923,7 @@ class FakeTelegram:
             else:
                 with self._lock:
                     result = handler(params, files)
+            await self._answer_late(method, params)
             status, body = 200, {"ok": True, "result": result}
         except ApiError as exc:
             status, body = exc.code, exc.body()
@@ -1721,6 +1731,24 @@ class FakeTelegram:
                 _Injection(method.lower(), ApiError(error_code, description, parameters), times,
                            chat_id)
             )
+
+    def slow_answer(self, method: str, seconds: float, times: int = 1, *,
+                    chat_id: int | None = None) -> None:
+        """Carry out the next ``times`` calls of ``method`` at once but answer them only
+        ``seconds`` later, as a slow network does: the message is in the chat while
+        the client still waits for its id."""
+        with self._lock:
+            self._slow_answers.append(_SlowAnswer(method.lower(), seconds, times, chat_id))
+
+    async def _answer_late(self, method: str, params: JSON) -> None:
+        with self._lock:
+            slow = next((s for s in self._slow_answers if s.remaining > 0
+                         and s.method in ("*", method.lower())
+                         and s.chat_id in (None, params.get("chat_id"))), None)
+            if slow is not None:
+                slow.remaining -= 1
+        if slow is not None:
+            await asyncio.sleep(slow.seconds)
 
     def inject_flood(self, method: str = "sendMessage", retry_after: int | float = 1,
                      times: int = 1, *, chat_id: int | None = None) -> None:
