@@ -10,9 +10,11 @@
 - `GET /healthz` answers "ok".
 
 A message that arrives both by webhook and by polling is stored once: the
-messages table is unique by Instagram id. Replays are refused with 409 (see
-`ReplayGuard`). Store calls stay on the event loop's thread, as everywhere
-else: one SQLite connection, one writer; an insert batch takes milliseconds.
+messages table is unique by Instagram id. A replay is answered 200 and
+processed no further (see `ReplayGuard`): Meta resends a delivery whose 200 it
+did not see, and any other answer would make it resend for 36 hours. Store
+calls stay on the event loop's thread, as everywhere else: one SQLite
+connection, one writer; an insert batch takes milliseconds.
 """
 
 from __future__ import annotations
@@ -291,8 +293,10 @@ class _Webhook:
         signature = header.strip().lower()
         now = self.clock()
         if not self.replays.claim(signature, now):
-            log.warning("webhook refused: replay of a request already taken (signature %s...)", signature[7:19])
-            return web.Response(status=409, text="already received")
+            # 200, not 409: this is most often Meta's own retry of a delivery whose answer it lost.
+            log.warning("webhook: replay of a request already taken, not processed again (signature %s...)",
+                        signature[7:19])
+            return web.Response(status=200, text="already received")
         try:
             payload = json.loads(body)
         except ValueError:  # UnicodeDecodeError included
