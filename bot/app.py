@@ -33,6 +33,7 @@ from bot.instagram import InstagramClient
 from bot.jobs import deliver_alerts
 from bot.service import Actor, TicketService
 from bot.store import Store, Ticket
+from bot.tokens import current_token
 from bot.workflow import MEDIA, Refused, chat_scope, check_may_act, check_may_correct
 
 log = logging.getLogger(__name__)
@@ -50,20 +51,24 @@ class Services:
     def __post_init__(self) -> None:
         self.tickets = TicketService(self.store, self.settings.routing, self.clock)
         self.renderer = TicketRenderer(self.store, self.settings, self.clock)
-        self._instagram: dict[str, Any] = {}
+        self._instagram: dict[str, tuple[str, InstagramClient]] = {}  # account -> (token, client)
         self.answers = Answers(self.store, self.settings.routing, self.tickets, self.instagram, self.clock)
 
     async def instagram(self, account: str) -> Any:
-        """One long-lived Instagram client per account, opened on first use."""
-        if account not in self._instagram:
+        """One long-lived Instagram client per account and token, opened on first use
+        and replaced once the weekly refresh has stored a new token."""
+        token = current_token(self.settings, self.store, account, self.clock())
+        held = self._instagram.get(account)
+        if held is None or held[0] != token:
+            if held is not None:
+                await held[1].aclose()
             acc = self.settings.routing.accounts[account]
-            self._instagram[account] = InstagramClient(
-                access_token=self.settings.instagram_token(account), ig_user_id=acc.instagram_user_id,
-                base_url=self.settings.instagram_graph_url)
-        return self._instagram[account]
+            self._instagram[account] = (token, InstagramClient(
+                access_token=token, ig_user_id=acc.instagram_user_id, base_url=self.settings.instagram_graph_url))
+        return self._instagram[account][1]
 
     async def aclose(self) -> None:
-        for client in self._instagram.values():
+        for _, client in self._instagram.values():
             await client.aclose()
         self._instagram.clear()
 

@@ -109,6 +109,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("refresh-tokens")
+def cmd_refresh_tokens(args: argparse.Namespace) -> int:
+    from bot import tokens
+
+    settings = _settings(args)
+    now = parse_now(args.now, settings.routing.timezone)
+    store = _open_store(settings)
+    reports = asyncio.run(tokens.refresh_tokens(settings, store, now=now, force=args.force))
+    for report in reports:
+        until = f", valid until {report.expires_at:%Y-%m-%d}" if report.expires_at else ""
+        print(f"{report.account}: {report.outcome}{until}{f' ({report.error})' if report.error else ''}")
+    return 1 if any(r.outcome == "failed" for r in reports) else 0
+
+
 @command("tickets")
 def cmd_tickets(args: argparse.Namespace) -> int:
     settings = _settings(args)
@@ -326,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the whole backfill window again (the nightly reconciliation), not only what changed")
     p = add("resume", "Resume polling an account that was stopped (after its token was renewed).")
     p.add_argument("account")
+    p = add("refresh-tokens", "Refresh the Instagram tokens that are due (weekly; `triage run` does it at night).")
+    p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
+    p.add_argument("--force", action="store_true", help="refresh every token now, due or not")
     p = add("tickets", "List tickets.")
     p.add_argument("--status", choices=STATUSES)
     p.add_argument("--unit")

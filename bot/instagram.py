@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import random
+import re
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -158,6 +159,15 @@ class DirectMessage:
 class Profile:
     id: str
     username: str | None
+
+
+@dataclass(frozen=True)
+class RefreshedToken:
+    access_token: str
+    expires_in: float  # seconds from now; Meta answers about 60 days
+
+    def __repr__(self) -> str:  # never show the token
+        return f"RefreshedToken(expires_in={self.expires_in})"
 
 
 @dataclass(frozen=True)
@@ -535,6 +545,19 @@ class InstagramClient:
         body = await self._call("POST", f"/{comment_id}", params={"hide": "true" if hidden else "false"})
         return body.get("success") is True
 
+    # ---- the token ------------------------------------------------------
+
+    async def refresh_token(self) -> RefreshedToken:
+        """GET /refresh_access_token: a long-lived token (at least 24 h old, unexpired)
+        becomes one valid 60 days from now. Meta may answer the same string or a new one.
+        The endpoint has no version in Meta's reference, so the version is dropped from the path."""
+        body = await self._call("GET", _unversioned(self.base_url) + "/refresh_access_token",
+                                params={"grant_type": "ig_refresh_token", "access_token": self._token})
+        token, expires_in = body.get("access_token"), body.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, (int, float)) or expires_in <= 0:
+            raise InstagramError("refresh_access_token answered without access_token and expires_in")
+        return RefreshedToken(token, float(expires_in))
+
     # ---- paging --------------------------------------------------------
 
     async def _pages(self, path: str, params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
@@ -683,6 +706,12 @@ class InstagramClient:
 def _ssl_context() -> ssl.SSLContext:
     # Loading the CA bundle costs ~70 ms; share one context between account clients.
     return ssl.create_default_context(cafile=certifi.where())
+
+
+def _unversioned(base_url: str) -> str:
+    """https://graph.instagram.com/v23.0 -> https://graph.instagram.com"""
+    head, _, last = base_url.rstrip("/").rpartition("/")
+    return head if re.fullmatch(r"v\d+(\.\d+)?", last) and "://" in head else base_url.rstrip("/")
 
 
 def _page_data(page: Mapping[str, Any]) -> list[object]:

@@ -19,6 +19,7 @@ from bot.deadlines import deadline
 from bot.instagram import Comment, DirectMessage, InstagramClient, InstagramError, TokenInvalid
 from bot.polling import PollState, collect
 from bot.store import Store
+from bot.tokens import current_token
 from bot.triage import InboundMessage, TicketDecision, decide
 from classifiers.base import Classifier, Prediction
 
@@ -60,8 +61,8 @@ async def poll_account(
     acc = settings.routing.accounts[account]
     own_client = client is None
     if client is None:
-        client = InstagramClient(access_token=settings.instagram_token(account), ig_user_id=acc.instagram_user_id,
-                                 base_url=settings.instagram_graph_url)
+        client = InstagramClient(access_token=current_token(settings, store, account, now),
+                                 ig_user_id=acc.instagram_user_id, base_url=settings.instagram_graph_url)
     try:
         result = await collect(
             client,

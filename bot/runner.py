@@ -134,12 +134,15 @@ async def serve(runtime: Runtime, stop: asyncio.Event,
 def standard_jobs(settings: Settings) -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
     """The scheduled sweeps besides polling, in the routing time zone: reminders every
     minute, the digest on weekday mornings, the monthly report on the first days of a month
-    (each job itself skips holidays and days that are not the first working day)."""
-    from bot import digest_job, reminders
+    (each job itself skips holidays and days that are not the first working day), and the
+    Instagram token refresh at night."""
+    from bot import digest_job, reminders, tokens
 
     at = settings.routing.digest.time
     return {
         "remind": (reminders.sweep, {"trigger": "interval", "minutes": 1}),
+        # Checked daily, refreshed weekly: a bot down on the day catches up the next.
+        "tokens": (tokens.refresh_tokens, {"trigger": "cron", "hour": 4, "minute": 30}),
         "digest": (digest_job.send_digest,
                    {"trigger": "cron", "day_of_week": "mon-fri", "hour": at.hour, "minute": at.minute}),
         "report": (digest_job.send_monthly_report,

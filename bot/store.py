@@ -167,7 +167,19 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     db.table("drafts").create_index(["ticket_id"])
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
+def _migration_5(db: sqlite_utils.Database) -> None:
+    # Instagram tokens live 60 days; the bot refreshes them and keeps the newest here.
+    # `env_fingerprint` ties a row to the token set in the environment: a new token put
+    # there by a person (after a re-login) wins over what was refreshed from the old one.
+    db.table("instagram_tokens").create(
+        {"account": str, "env_fingerprint": str, "first_seen_at": str, "token": str,
+         "refreshed_at": str, "expires_at": str, "last_error": str, "failed_at": str},
+        pk="account", not_null={"env_fingerprint", "first_seen_at"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5)
 
 
 class Store:
@@ -591,6 +603,25 @@ class Store:
                 "INSERT INTO poll_state (account, state, updated_at, stopped_reason) VALUES (?, NULL, ?, ?) "
                 "ON CONFLICT(account) DO UPDATE SET stopped_reason = excluded.stopped_reason, updated_at = excluded.updated_at",
                 [account, iso(now), reason])
+
+    def token_record(self, account: str, env_fingerprint: str, now: datetime) -> dict[str, Any]:
+        """The account's token row for this environment token, started afresh when the
+        environment holds a different token than the row was made for."""
+        with self.transaction():
+            rows = _dicts(self.db.execute("SELECT * FROM instagram_tokens WHERE account = ?", [account]))
+            if rows and rows[0]["env_fingerprint"] == env_fingerprint:
+                return rows[0]
+            self.db.execute("INSERT OR REPLACE INTO instagram_tokens (account, env_fingerprint, first_seen_at) "
+                            "VALUES (?, ?, ?)", [account, env_fingerprint, iso(now)])
+            return _dicts(self.db.execute("SELECT * FROM instagram_tokens WHERE account = ?", [account]))[0]
+
+    def save_refreshed_token(self, account: str, token: str, expires_at: datetime, now: datetime) -> None:
+        self.db.execute("UPDATE instagram_tokens SET token = ?, refreshed_at = ?, expires_at = ?, last_error = NULL, "
+                        "failed_at = NULL WHERE account = ?", [token, iso(now), iso(expires_at), account])
+
+    def record_token_failure(self, account: str, error: str, now: datetime) -> None:
+        self.db.execute("UPDATE instagram_tokens SET last_error = ?, failed_at = ? WHERE account = ?",
+                        [error[:500], iso(now), account])
 
     def resume_polling(self, account: str) -> None:
         self.db.execute("UPDATE poll_state SET stopped_reason = NULL WHERE account = ?", [account])

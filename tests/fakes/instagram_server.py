@@ -198,6 +198,8 @@ class FakeInstagram:
         self._accounts: dict[str, _Account] = {}
         self._tokens: dict[str, str] = {}  # token -> ig id
         self._expired: set[str] = set()
+        self._issued: dict[str, datetime] = {}  # token -> when it was made; absent: long ago
+        self.refreshes: list[str] = []  # tokens handed out by /refresh_access_token
         self._media: dict[str, _Media] = {}
         self._comments: dict[str, _Comment] = {}
         # Indexes so that a page costs its own size, not the whole store's (benchmarks seed 10k+).
@@ -281,9 +283,12 @@ class FakeInstagram:
             self._tokens[token] = ig_id
             return ig_id
 
-    def add_token(self, ig_id: str, token: str) -> None:
+    def add_token(self, ig_id: str, token: str, *, issued_at: datetime | None = None) -> None:
+        """Another token for the account; `issued_at` makes it that young (refreshable 24 h later)."""
         with self._lock:
             self._tokens[token] = ig_id
+            if issued_at is not None:
+                self._issued[token] = issued_at
 
     def expire_token(self, token: str) -> None:
         with self._lock:
@@ -543,6 +548,8 @@ class FakeInstagram:
 
     def _dispatch(self, path: str, ctx: _Ctx) -> dict[str, Any]:
         parts = [p for p in path.split("/") if p]
+        if parts in (["refresh_access_token"], [self.version, "refresh_access_token"]) and ctx.method == "GET":
+            return self._refresh_token(ctx)
         if len(parts) < 2 or parts[0] != self.version or len(parts) > 3:
             raise GraphError(100, f"Unknown path components: {path}")
         node, edge = parts[1], (parts[2] if len(parts) == 3 else None)
@@ -550,6 +557,21 @@ class FakeInstagram:
         if handler is None:
             raise GraphError(100, f"Unsupported {ctx.method.lower()} request.")
         return handler(self, node, ctx)
+
+    # GET /refresh_access_token?grant_type=ig_refresh_token&access_token=...
+    def _refresh_token(self, ctx: _Ctx) -> dict[str, Any]:
+        if ctx.params.get("grant_type") != "ig_refresh_token":
+            raise GraphError(100, "Unsupported grant_type: use ig_refresh_token")
+        assert ctx.token is not None  # authenticated already
+        issued = self._issued.get(ctx.token)
+        if issued is not None and self._now() - issued < timedelta(hours=24):
+            # Meta refuses tokens younger than 24 h; its exact error is not documented.
+            raise GraphError(190, "Error validating access token: the token must be at least 24 hours old to be refreshed")
+        new = f"IGAA{secrets.token_hex(24)}"  # the old token stays valid until it expires, as at Meta
+        self._tokens[new] = ctx.account.ig_id
+        self._issued[new] = self._now()
+        self.refreshes.append(new)
+        return {"access_token": new, "token_type": "bearer", "expires_in": 5_183_944}
 
     # GET /me, /{ig-id}, /{media}, /{comment}, /{conversation}, /{message}
     def _get_node(self, node: str, ctx: _Ctx) -> dict[str, Any]:
