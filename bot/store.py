@@ -620,7 +620,8 @@ class Store:
                         "failed_at = NULL WHERE account = ?", [token, iso(now), iso(expires_at), account])
 
     def record_token_failure(self, account: str, error: str, now: datetime) -> None:
-        self.db.execute("UPDATE instagram_tokens SET last_error = ?, failed_at = ? WHERE account = ?",
+        """`failed_at` is when the failures began; a successful refresh clears it."""
+        self.db.execute("UPDATE instagram_tokens SET last_error = ?, failed_at = COALESCE(failed_at, ?) WHERE account = ?",
                         [error[:500], iso(now), account])
 
     def resume_polling(self, account: str) -> None:

@@ -76,8 +76,9 @@ async def refresh_tokens(settings: Settings, store: Store, *, now: datetime,
 
 async def _refresh_one(settings: Settings, store: Store, account: str, now: datetime,
                        client_for: ClientFactory | None, force: bool) -> RefreshReport:
-    token = current_token(settings, store, account, now)
-    record = store.token_record(account, fingerprint(settings.instagram_token(account)), now)
+    env_token = settings.instagram_token(account)
+    record = store.token_record(account, fingerprint(env_token), now)
+    token = str(record["token"] or env_token)
     if not force and not refresh_due(record, now):
         return RefreshReport(account, "not due", expires_at=parse_iso(record["expires_at"]))
     acc = settings.routing.accounts[account]
@@ -98,15 +99,21 @@ async def _refresh_one(settings: Settings, store: Store, account: str, now: date
 
 def _report_failure(store: Store, account: str, token_env: str, record: dict[str, Any],
                     err: InstagramError, now: datetime) -> None:
-    """Keep the old token (it may still work) and tell the media team, once a day."""
+    """Keep the old token (it still works for weeks) and tell the media team, once a day:
+    at once when only a new login can help, otherwise once the failure has lasted a day
+    (a weekly refresh has time to spare; one bad night is not worth a message)."""
     log.warning("token refresh of %s failed: %s", account, err)
     store.record_token_failure(account, str(err), now)
+    failing_since = parse_iso(record["failed_at"]) or now
+    needs_login = isinstance(err, TokenInvalid)
+    if not needs_login and now - failing_since < ALERT_EVERY:
+        return
     if store.has_recent_alert("token_refresh", account, now - ALERT_EVERY):
         return
     expires = parse_iso(record["expires_at"])
     until = f" Token saat ini berlaku sampai {expires:%d-%m-%Y}." if expires else ""
     advice = (f"Buat token baru lewat login Instagram, simpan di variabel {token_env}, lalu mulai ulang bot."
-              if isinstance(err, TokenInvalid) else "Bot akan mencoba lagi besok.")
-    store.add_alert("token_refresh", f"Token Instagram akun {account} gagal diperbarui: {err.message}"
-                    f"{f' (kode {err.code})' if err.code is not None else ''}.{until} {advice}",
+              if needs_login else "Bot akan mencoba lagi besok.")
+    code = f" (kode {err.code})" if err.code is not None else ""
+    store.add_alert("token_refresh", f"Token Instagram akun {account} gagal diperbarui: {err.message}{code}.{until} {advice}",
                     now=now, account=account)

@@ -96,15 +96,20 @@ async def test_a_failed_refresh_keeps_the_token_and_tells_the_media_team_once_a_
     failed = await refresh(ig_settings, store, fake_instagram, later)
     assert failed["kemensos"].outcome == "failed"
     assert tokens.current_token(ig_settings, store, "kemensos", later) == TOKENS["kemensos"]
-    await refresh(ig_settings, store, fake_instagram, later + timedelta(hours=1))  # the retry an hour later: no second alert
+    await refresh(ig_settings, store, fake_instagram, later + timedelta(hours=1))
+    assert store.undelivered_alerts() == []  # one bad night: the token has weeks left, no message yet
+    for day in (1, 2):  # failing a day later: one alert a day, however often it is retried
+        await refresh(ig_settings, store, fake_instagram, later + timedelta(days=day))
+        await refresh(ig_settings, store, fake_instagram, later + timedelta(days=day, hours=1))
     alerts = [a for a in store.undelivered_alerts() if a["account"] == "kemensos"]
-    assert len(alerts) == 1
+    assert len(alerts) == 2
     assert "gagal diperbarui" in alerts[0]["text"] and "mencoba lagi besok" in alerts[0]["text"]
     assert TOKENS["kemensos"] not in alerts[0]["text"]
 
     fake_instagram.clear_errors()
-    next_day = await refresh(ig_settings, store, fake_instagram, later + timedelta(days=1))
-    assert next_day["kemensos"].outcome == "refreshed"
+    healed = await refresh(ig_settings, store, fake_instagram, later + timedelta(days=3))
+    assert healed["kemensos"].outcome == "refreshed"
+    assert store.token_record("kemensos", tokens.fingerprint(TOKENS["kemensos"]), later)["failed_at"] is None
 
 
 async def test_a_revoked_token_asks_for_a_new_login_and_a_stopped_account_is_left_alone(
