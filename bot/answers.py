@@ -19,7 +19,7 @@ from bot.config import RoutingConfig
 from bot.instagram import InstagramClient, InstagramError, MessagingWindowClosed, PermissionDenied, TokenInvalid
 from bot.service import Actor, TicketService
 from bot.store import Store, Ticket
-from bot.triage import ACTIVE_STATUSES, RESOLVED
+from bot.triage import ACTIVE_STATUSES, RESOLVED, SPAM
 from bot.workflow import MEDIA, Refused, check_may_act
 
 log = logging.getLogger(__name__)
@@ -184,19 +184,57 @@ async def hide_new_spam(store: Store, routing: RoutingConfig, ticket_ids: list[i
     """For accounts with hide_spam on: hide each new spam comment and tell the media team."""
     hidden = 0
     for ticket in (store.ticket(t) for t in ticket_ids):
-        if ticket is None or ticket.status != "spam" or ticket.channel != "comment":
+        if ticket is None or ticket.status != SPAM or not _hides_spam(routing, ticket):
             continue
-        if not routing.accounts[ticket.account].hide_spam:
-            continue
-        try:
-            await (await client_for(ticket.account)).hide_comment(ticket.message_id, True)
-        except InstagramError as err:
-            store.add_alert("hide_spam", f"Gagal menyembunyikan spam tiket #{ticket.id}: {failure_reason(err)}",
-                            now=now, account=ticket.account)
-            continue
-        store.add_event(ticket.id, actor="system", kind="hidden", now=now, detail={})
-        view = spam_hidden_view(ticket, True)
-        store.enqueue(f"spam-hidden:{ticket.id}", routing.media_team.chat_id, "text", now=now, ticket_id=ticket.id,
-                      payload={"text": view.text, "buttons": view.buttons})
-        hidden += 1
+        hidden += await _system_hide(store, routing, ticket, True, client_for, now=now)
     return hidden
+
+
+async def follow_spam_correction(store: Store, routing: RoutingConfig, ticket_id: int, client_for: ClientFor,
+                                 *, now: datetime) -> bool:
+    """After *Koreksi*, on an account with hide_spam on: a comment corrected to spam is
+    hidden like new spam, and a hidden one corrected to not spam is shown again. Returns
+    whether anything changed on Instagram."""
+    ticket = store.ticket(ticket_id)
+    if ticket is None or not _hides_spam(routing, ticket):
+        return False
+    events = store.ticket_events(ticket_id)
+    corrections = [e for e in events if e["kind"] == "corrected"]
+    if not corrections:
+        return False
+    was_spam = "spam" in corrections[-1]["detail"].get("old_labels", [])
+    is_spam = ticket.status == SPAM
+    if was_spam == is_spam or is_spam == is_hidden(events):
+        return False
+    return bool(await _system_hide(store, routing, ticket, is_spam, client_for, now=now))
+
+
+def is_hidden(events: list[dict[str, Any]]) -> bool:
+    """Whether the comment is hidden on Instagram now, by the last hide or unhide logged."""
+    changes = [e["kind"] for e in events if e["kind"] in ("hidden", "unhidden")]
+    return bool(changes) and changes[-1] == "hidden"
+
+
+def _hides_spam(routing: RoutingConfig, ticket: Ticket) -> bool:
+    account = routing.accounts.get(ticket.account)
+    return ticket.channel == "comment" and account is not None and account.hide_spam
+
+
+async def _system_hide(store: Store, routing: RoutingConfig, ticket: Ticket, hidden: bool, client_for: ClientFor,
+                       *, now: datetime) -> int:
+    """Hide or show a comment for the bot itself; the media team gets a notice with the undo button,
+    or an alert when Instagram refuses."""
+    try:
+        await (await client_for(ticket.account)).hide_comment(ticket.message_id, hidden)
+    except InstagramError as err:
+        what = "menyembunyikan spam" if hidden else "menampilkan lagi komentar"
+        store.add_alert("hide_spam", f"Gagal {what} tiket #{ticket.id}: {failure_reason(err)}",
+                        now=now, account=ticket.account)
+        return 0
+    store.add_event(ticket.id, actor="system", kind="hidden" if hidden else "unhidden", now=now, detail={})
+    view = spam_hidden_view(ticket, hidden)
+    key = f"spam-hidden:{ticket.id}" if hidden else f"spam-shown:{ticket.id}"
+    key += f":{store.ticket_version(ticket.id)}"
+    store.enqueue(key, routing.media_team.chat_id, "text", now=now, ticket_id=ticket.id,
+                  payload={"text": view.text, "buttons": view.buttons})
+    return 1

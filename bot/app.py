@@ -26,7 +26,7 @@ from telegram.ext import (
 )
 
 from bot import telegram_ui as ui
-from bot.answers import Answers, DraftView, spam_hidden_view
+from bot.answers import Answers, DraftView, follow_spam_correction, spam_hidden_view
 from bot.config import ConfigError, Settings
 from bot.delivery import Deliverer, Limits, keyboard
 from bot.instagram import InstagramClient
@@ -327,6 +327,10 @@ async def _on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await query.answer(str(err)[:200], show_alert=True)
         return
     await query.answer(toast[:200])
+    if callback.action == "fixok":  # after the answer: Instagram may take seconds, Telegram waits for none
+        await follow_spam_correction(services.store, services.settings.routing, callback.ticket_id,
+                                     services.instagram, now=services.clock())
+        deliver_alerts(services.settings, services.store, now=services.clock())
     services_wake(context)
 
 

@@ -106,3 +106,49 @@ async def test_spam_is_hidden_and_can_be_shown_again(
     kinds = [e["kind"] for e in bot.store.ticket_events(tid)]
     assert kinds[-2:] == ["hidden", "unhidden"]
     assert "ditampilkan lagi" in (fake_telegram.message(MEDIA, notice.message_id).text or "")
+
+
+async def correct(fake: FakeTelegram, message_id: int, tid: int, *picks: str) -> None:
+    """Koreksi in the media team's group as a person does it: open the picker, press the
+    buttons whose callbacks start with `picks`, one after another, then Simpan."""
+    await press(fake, MEDIA, message_id, MEDIA_MEMBER, f"t:{tid}:fix")
+    for prefix in (*picks, f"t:{tid}:fixok"):
+        data = next(d for d in fake.message(MEDIA, message_id).callback_data if d.startswith(prefix))
+        await press(fake, MEDIA, message_id, MEDIA_MEMBER, data)
+
+
+async def test_a_comment_corrected_to_spam_is_hidden_and_shown_again_when_corrected_back(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
+    import dataclasses
+
+    from bot.runner import build_runtime, serve
+    from tests.test_telegram_workflow import LIMITS
+
+    accounts = dict(settings.routing.accounts)
+    accounts["kemensos"] = accounts["kemensos"].model_copy(update={"hide_spam": True})
+    hiding = dataclasses.replace(settings, routing=settings.routing.model_copy(update={"accounts": accounts}))
+    runtime = build_runtime(hiding, classifier=classifier, limits=LIMITS)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(runtime, stop, poll=False))
+    try:
+        tid = (await polled(runtime, fake_instagram))["pkh"]
+        comment_id = runtime.store.ticket(tid).message_id  # type: ignore[union-attr]
+        mirror = await ticket_in(fake_telegram, MEDIA, tid)
+        await correct(fake_telegram, mirror.message_id, tid, f"t:{tid}:fixl:spam:")
+        await fake_telegram.wait_for_async(
+            lambda: any(f"tiket #{tid}" in (m.text or "") and "Spam disembunyikan" in (m.text or "")
+                        for m in fake_telegram.messages(MEDIA)), timeout=10)
+        assert fake_instagram.comment_hidden(comment_id)
+
+        await correct(fake_telegram, mirror.message_id, tid, f"t:{tid}:fixl:complaint:", f"t:{tid}:fixu:linjamsos:")
+        await fake_telegram.wait_for_async(
+            lambda: any(f"tiket #{tid} ditampilkan lagi" in (m.text or "") for m in fake_telegram.messages(MEDIA)),
+            timeout=10)
+        assert not fake_instagram.comment_hidden(comment_id)
+        ticket = runtime.store.ticket(tid)
+        assert ticket is not None and ticket.status == "open" and ticket.unit == "linjamsos"
+        assert [e["actor"] for e in runtime.store.ticket_events(tid) if e["kind"] in ("hidden", "unhidden")] == [
+            "system", "system"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

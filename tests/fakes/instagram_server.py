@@ -445,6 +445,11 @@ class FakeInstagram:
         with self._lock:
             self._calls.clear()
 
+    def comment_hidden(self, comment_id: str) -> bool:
+        """Whether the account has hidden this comment (POST /{comment}?hide=true)."""
+        with self._lock:
+            return self._comments[comment_id].hidden
+
     @property
     def sent_replies(self) -> list[SentReply]:
         """Public replies the client posted."""
