@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping
 
-from bot.config import RoutingConfig
+from bot.config import ConfigError, RoutingConfig
 from bot.instagram import InstagramClient, InstagramError, MessagingWindowClosed, PermissionDenied, TokenInvalid
 from bot.service import Actor, TicketService
 from bot.store import Store, Ticket
@@ -224,12 +224,12 @@ async def _system_hide(store: Store, routing: RoutingConfig, ticket: Ticket, hid
                        *, now: datetime) -> int:
     """Hide or show a comment for the bot itself; the media team gets a notice with the undo button,
     or an alert when Instagram refuses."""
+    what = "menyembunyikan spam" if hidden else "menampilkan lagi komentar"
     try:
         await (await client_for(ticket.account)).hide_comment(ticket.message_id, hidden)
-    except InstagramError as err:
-        what = "menyembunyikan spam" if hidden else "menampilkan lagi komentar"
-        store.add_alert("hide_spam", f"Gagal {what} tiket #{ticket.id}: {failure_reason(err)}",
-                        now=now, account=ticket.account)
+    except (InstagramError, ConfigError) as err:
+        reason = failure_reason(err) if isinstance(err, InstagramError) else "token Instagram akun ini belum diatur."
+        store.add_alert("hide_spam", f"Gagal {what} tiket #{ticket.id}: {reason}", now=now, account=ticket.account)
         return 0
     store.add_event(ticket.id, actor="system", kind="hidden" if hidden else "unhidden", now=now, detail={})
     view = spam_hidden_view(ticket, hidden)
