@@ -91,7 +91,7 @@ async def test_a_change_made_while_a_message_is_in_flight_still_reaches_it(
     # message id) is slow; an officer acknowledges in that gap. The acknowledgement finds
     # no sent mirror to edit, so the mirror must be brought up to date once its id is known.
     seed_burst(fake_instagram, 1)
-    fake_telegram.slow_answer("sendMessage", 2.0, chat_id=MEDIA)
+    fake_telegram.slow_answer("sendMessage", 5.0, chat_id=MEDIA)  # long enough for a loaded CI machine
     runtime, stop, task = await start(settings, classifier)
     (ticket_id,) = await runtime.poll_once()
     unit_message = await ticket_in(fake_telegram, LINJAMSOS, ticket_id)
