@@ -38,6 +38,10 @@ from bot.workflow import MEDIA, Refused, chat_scope, check_may_act, check_may_co
 
 log = logging.getLogger(__name__)
 
+# A send that times out may still have been shown, and is sent again: a duplicate in the
+# group. PTB's default of 5 s is shorter than a busy Bot API sometimes takes, so wait longer.
+SEND_READ_TIMEOUT = 30.0
+
 
 @dataclass
 class Services:
@@ -118,6 +122,7 @@ def build_application(settings: Settings, services: Services) -> Application:  #
         .token(settings.telegram_token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
+        .read_timeout(SEND_READ_TIMEOUT)
         .build()
     )
     app.bot_data["services"] = services
@@ -156,13 +161,15 @@ def make_deliverer(app: Application, services: Services) -> Deliverer:  # type: 
 async def deliver_outbox(settings: Settings, store: Store, *, now: datetime, limits: Limits = Limits()) -> Any:
     """Send what is due in the outbox once, with a plain Bot (for CLI jobs like `triage remind --send`)."""
     from telegram import Bot
+    from telegram.request import HTTPXRequest
 
     if not settings.telegram_token:
         raise ConfigError("set TELEGRAM_BOT_TOKEN to send to Telegram")
     deliver_alerts(settings, store, now=now)
     services = Services(settings, store, lambda: now, limits)
     bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_url}/bot",
-              base_file_url=f"{settings.telegram_api_url}/file/bot")
+              base_file_url=f"{settings.telegram_api_url}/file/bot",
+              request=HTTPXRequest(read_timeout=SEND_READ_TIMEOUT))
     async with bot:
         deliverer = Deliverer(bot, store, services.renderer, limits=limits, clock=lambda: now)
         return await deliverer.deliver_due()

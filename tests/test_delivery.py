@@ -90,8 +90,9 @@ async def test_a_change_made_while_a_message_is_in_flight_still_reaches_it(
     # The mirror is rendered, sent, and shown in the media group, but its answer (the
     # message id) is slow; an officer acknowledges in that gap. The acknowledgement finds
     # no sent mirror to edit, so the mirror must be brought up to date once its id is known.
+    # 6 s: longer than PTB's default read timeout, after which the mirror would be sent twice.
     seed_burst(fake_instagram, 1)
-    fake_telegram.slow_answer("sendMessage", 5.0, chat_id=MEDIA)  # long enough for a loaded CI machine
+    fake_telegram.slow_answer("sendMessage", 6.0, chat_id=MEDIA)
     runtime, stop, task = await start(settings, classifier)
     (ticket_id,) = await runtime.poll_once()
     unit_message = await ticket_in(fake_telegram, LINJAMSOS, ticket_id)
@@ -102,6 +103,7 @@ async def test_a_change_made_while_a_message_is_in_flight_still_reaches_it(
     stop.set()
     await task
     assert mirror.edited
+    assert shown_tickets(fake_telegram, MEDIA)[ticket_id] == 1  # waited for the slow answer, did not resend
 
 
 @pytest.mark.slow
