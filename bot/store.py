@@ -606,14 +606,22 @@ class Store:
 
     def token_record(self, account: str, env_fingerprint: str, now: datetime) -> dict[str, Any]:
         """The account's token row for this environment token, started afresh when the
-        environment holds a different token than the row was made for."""
-        with self.transaction():
-            rows = _dicts(self.db.execute("SELECT * FROM instagram_tokens WHERE account = ?", [account]))
-            if rows and rows[0]["env_fingerprint"] == env_fingerprint:
-                return rows[0]
+        environment holds a different token than the row was made for. Read first: every
+        poll and answer asks, and only a new environment token needs the write lock."""
+        row = self._token_row(account)
+        if row and row["env_fingerprint"] == env_fingerprint:
+            return row
+        with self.transaction():  # look again under the lock: another process may have just written it
+            row = self._token_row(account)
+            if row and row["env_fingerprint"] == env_fingerprint:
+                return row
             self.db.execute("INSERT OR REPLACE INTO instagram_tokens (account, env_fingerprint, first_seen_at) "
                             "VALUES (?, ?, ?)", [account, env_fingerprint, iso(now)])
-            return _dicts(self.db.execute("SELECT * FROM instagram_tokens WHERE account = ?", [account]))[0]
+            return self._token_row(account) or {}
+
+    def _token_row(self, account: str) -> dict[str, Any] | None:
+        rows = _dicts(self.db.execute("SELECT * FROM instagram_tokens WHERE account = ?", [account]))
+        return rows[0] if rows else None
 
     def save_refreshed_token(self, account: str, token: str, expires_at: datetime, now: datetime) -> None:
         self.db.execute("UPDATE instagram_tokens SET token = ?, refreshed_at = ?, expires_at = ?, last_error = NULL, "
