@@ -8,9 +8,12 @@ overlapping polls or a webhook and a poll seeing the same comment make one ticke
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
@@ -19,6 +22,14 @@ import sqlite_utils
 
 from bot.triage import ACTIVE_STATUSES, InboundMessage, TicketDecision
 
+log = logging.getLogger(__name__)
+
+# Errors that belong to one malformed item (a lone surrogate, a missing NOT NULL field, an
+# integer SQLite cannot hold, nesting too deep to serialise), not to the database: such an
+# item is set aside and the rest of its batch is stored. Locks and I/O errors
+# (sqlite3.OperationalError) still roll back the whole batch.
+ITEM_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, sqlite3.IntegrityError,
+               sqlite3.InterfaceError, sqlite3.ProgrammingError)
 
 def iso(moment: datetime) -> str:
     """Timestamps are stored as UTC ISO strings so that they sort as text."""
@@ -178,8 +189,20 @@ def _migration_5(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_6(db: sqlite_utils.Database) -> None:
+    # Items from Instagram that could not be stored as messages, kept (escaped) for a person
+    # to look at; one row per item, however often it is read again.
+    db.table("quarantine").create(
+        {"id": int, "account": str, "source": str, "item_key": str, "item_id": str, "reason": str,
+         "raw": str, "created_at": str},
+        pk="id", not_null={"item_key", "reason", "created_at"},
+    )
+    db.table("quarantine").create_index(["account", "item_key"], unique=True)
+    db.table("quarantine").create_index(["item_id"])
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
-    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5)
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6)
 
 
 class Store:
@@ -187,6 +210,8 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = str(path)
+        if self.path != ":memory:":
+            _create_private(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
         if self.path != ":memory:":
@@ -224,12 +249,16 @@ class Store:
     # -- messages ----------------------------------------------------------
 
     def known_message_ids(self, ids: Sequence[str]) -> set[str]:
+        """The ids already stored, or quarantined (so a poll does not report them again).
+        Ids are compared as save_messages stores them, repaired."""
+        stored_as = {i: _repair(i) for i in ids}
         known: set[str] = set()
-        for chunk in _chunks(list(ids), 500):
+        for chunk in _chunks(sorted(set(stored_as.values())), 500):
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(f"SELECT id FROM messages WHERE id IN ({marks})", chunk).fetchall()
+            rows = self.db.execute(f"SELECT id FROM messages WHERE id IN ({marks}) UNION "
+                                   f"SELECT item_id FROM quarantine WHERE item_id IN ({marks})", chunk + chunk).fetchall()
             known.update(r[0] for r in rows)
-        return known
+        return {i for i, stored in stored_as.items() if stored in known}
 
     def save_messages(
         self,
@@ -240,29 +269,90 @@ class Store:
         account_state: tuple[str, str] | None = None,
     ) -> list[str]:
         """Store new messages (ignoring ones already stored) and, in the same
-        transaction, the poll state that says they were seen. Returns new ids."""
+        transaction, the poll state that says they were seen. Returns new ids.
+
+        One malformed item never costs its neighbours: text with lone surrogates
+        (half an emoji, valid JSON) is repaired, and an item that still cannot be
+        stored is quarantined (kept escaped, counted, and reported to the media
+        team in one alert) while the rest of the batch is stored."""
         stamp = iso(now)
         new_ids: list[str] = []
+        quarantined: list[tuple[str, str | None]] = []  # (account, item id) of newly quarantined items
         with self.transaction():
             for m in messages:
-                cursor = self.db.execute(
-                    "INSERT INTO messages (id, account, channel, text, created_at, author_id, "
-                    "author_username, media_id, conversation_id, parent_id, permalink, raw, source, ingested_at) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
-                    [m.id, m.account, m.channel, m.text, iso(m.created_at), m.author_id, m.author_username,
-                     m.media_id, m.conversation_id, m.parent_id, m.permalink,
-                     json.dumps(m.raw, ensure_ascii=False), source, stamp],
-                )
-                if cursor.rowcount:
+                try:
+                    m, repaired = _repaired(m)
+                    if repaired:
+                        log.warning("message %s (%s): replaced unpaired surrogates", m.id, m.account)
+                    values = [m.id, m.account, m.channel, m.text, iso(m.created_at), m.author_id, m.author_username,
+                              m.media_id, m.conversation_id, m.parent_id, m.permalink,
+                              json.dumps(m.raw, ensure_ascii=False), source, stamp]
+                    self.db.execute("SAVEPOINT item")
+                except ITEM_ERRORS as err:
+                    self._quarantine(m, source, err, stamp, quarantined)
+                    continue
+                try:
+                    new = self._insert_message(m, values)
+                except ITEM_ERRORS as err:
+                    self.db.execute("ROLLBACK TO item")
+                    self.db.execute("RELEASE item")
+                    self._quarantine(m, source, err, stamp, quarantined)
+                    continue
+                self.db.execute("RELEASE item")
+                if new:
                     new_ids.append(m.id)
-                else:  # seen before (say by webhook, which lacks some fields): fill what is missing
-                    self.db.execute(
-                        "UPDATE messages SET permalink = COALESCE(permalink, ?), author_username = "
-                        "COALESCE(author_username, ?), conversation_id = COALESCE(conversation_id, ?) WHERE id = ?",
-                        [m.permalink, m.author_username, m.conversation_id, m.id])
+            if quarantined:
+                self._alert_quarantined(quarantined, source, stamp)
             if account_state is not None:
                 self._put_poll_state(account_state[0], account_state[1], stamp)
         return new_ids
+
+    def _insert_message(self, m: InboundMessage, values: list[Any]) -> bool:
+        cursor = self.db.execute(
+            "INSERT INTO messages (id, account, channel, text, created_at, author_id, "
+            "author_username, media_id, conversation_id, parent_id, permalink, raw, source, ingested_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING", values)
+        if cursor.rowcount:
+            return True
+        # seen before (say by webhook, which lacks some fields): fill what is missing
+        self.db.execute(
+            "UPDATE messages SET permalink = COALESCE(permalink, ?), author_username = "
+            "COALESCE(author_username, ?), conversation_id = COALESCE(conversation_id, ?) WHERE id = ?",
+            [m.permalink, m.author_username, m.conversation_id, m.id])
+        return False
+
+    def _quarantine(self, m: Any, source: str, err: BaseException, stamp: str,
+                    quarantined: list[tuple[str, str | None]]) -> None:
+        """Keep an item that cannot be stored as a message, escaped so that any text fits."""
+        account = _escaped(getattr(m, "account", None)) or None
+        item_id = _escaped(getattr(m, "id", None)) or None
+        raw = _escaped(_describe(m))
+        key = item_id or hashlib.sha256(raw.encode("utf-8")).hexdigest()
+        reason = _escaped(f"{type(err).__name__}: {err}")[:500]
+        log.error("message %s (%s, %s) quarantined: %s", item_id, account, source, reason)
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO quarantine (account, source, item_key, item_id, reason, raw, created_at) "
+            "VALUES (?,?,?,?,?,?,?)", [account, source, key, item_id, reason, raw[:100_000], stamp])
+        if cursor.rowcount:
+            quarantined.append((account or "?", item_id))
+
+    def _alert_quarantined(self, quarantined: list[tuple[str, str | None]], source: str, stamp: str) -> None:
+        by_account: dict[str, list[str]] = {}
+        for account, item_id in quarantined:
+            by_account.setdefault(account, []).append(item_id or "tanpa id")
+        channel = "webhook" if source == "webhook" else "polling"
+        for account, ids in by_account.items():
+            total = self.db.execute("SELECT COUNT(*) FROM quarantine WHERE account IS ?",
+                                    [None if account == "?" else account]).fetchone()[0]
+            shown = ", ".join(ids[:5]) + (f" dan {len(ids) - 5} lainnya" if len(ids) > 5 else "")
+            text = (f"{len(ids)} pesan Instagram akun {account} (dari {channel}) rusak dan tidak dapat disimpan; "
+                    f"pesan itu dikarantina (seluruhnya {total} di karantina), pesan lain tetap diproses. "
+                    f"Periksa langsung di Instagram: {shown}")
+            self.db.execute("INSERT INTO alerts (account, kind, text, created_at) VALUES (?,?,?,?)",
+                            [None if account == "?" else account, "quarantine", text, stamp])
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        return _dicts(self.db.execute("SELECT * FROM quarantine ORDER BY id"))
 
     def untriaged_messages(self, limit: int = 256) -> list[InboundMessage]:
         rows = self.db.execute(
@@ -778,6 +868,72 @@ class _Transaction:
         if not self.outer:
             return
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only (0600) before SQLite opens it:
+    it holds every citizen's message and the refreshed Instagram tokens. SQLite creates
+    the -wal and -shm files with the database file's mode, so they follow."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+    os.chmod(path, 0o600)  # whatever the umask
+
+
+def _repair(text: str) -> str:
+    """Unpaired UTF-16 surrogates (half an emoji) become U+FFFD; a pair split into two
+    code points is joined into its character."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _repaired_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _repair(value)
+    if isinstance(value, Mapping):
+        return {_repaired_value(k): _repaired_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_repaired_value(v) for v in value]
+    return value
+
+
+def _repaired(m: InboundMessage) -> tuple[InboundMessage, bool]:
+    """The message with every text field and its raw JSON repaired, and whether anything changed."""
+    changes: dict[str, Any] = {}
+    for name in ("id", "account", "channel", "text", "author_id", "author_username", "media_id",
+                 "conversation_id", "parent_id", "permalink"):
+        value = getattr(m, name)
+        if isinstance(value, str) and _repair(value) != value:
+            changes[name] = _repair(value)
+    raw = _repaired_value(m.raw)
+    if raw != m.raw:
+        changes["raw"] = raw
+    return (replace(m, **changes), True) if changes else (m, False)
+
+
+def _escaped(value: Any) -> str:
+    """Any text as storable text: unpaired surrogates and other unencodable code points escaped."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _describe(m: Any) -> str:
+    """A quarantined item as JSON if it can be, else as its repr; never raises."""
+    try:
+        fields = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(m).items()}
+        return json.dumps(fields, ensure_ascii=True, default=str)
+    except Exception:  # the item is broken by definition: whatever can be kept is kept
+        try:
+            return repr(m)[:100_000]
+        except Exception:
+            return f"<{type(m).__name__}>"
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -299,9 +299,10 @@ class _Webhook:
             return web.Response(status=200, text="already received")
         try:
             payload = json.loads(body)
-        except ValueError:  # UnicodeDecodeError included
-            log.error("webhook: a correctly signed body is not JSON (%d bytes); nothing stored", len(body))
-            return web.Response(status=400, text="not JSON")
+        except (ValueError, RecursionError) as err:  # UnicodeDecodeError included; RecursionError: nested too deep
+            why = "nested too deeply" if isinstance(err, RecursionError) else "not JSON"
+            log.error("webhook: a correctly signed body is %s (%d bytes); nothing stored", why, len(body))
+            return web.Response(status=400, text=why)
         messages, problems = parse_payload(payload, self.accounts, now=now)
         for text in problems:
             log.warning("webhook: skipped %s", text)

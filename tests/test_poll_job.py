@@ -190,3 +190,26 @@ async def test_the_full_poll_finds_what_an_unchanged_count_hid(
 
 def _ids(store: Store) -> list[str]:
     return [row[0] for row in store.db.execute("SELECT id FROM messages").fetchall()]
+
+
+async def test_a_comment_with_half_an_emoji_does_not_stop_the_account(
+        ig_settings: Settings, fake_instagram: FakeInstagram, classifier) -> None:  # type: ignore[no-untyped-def]
+    # "\ud83d" is valid JSON (the fake serves it escaped, as Meta does) but no valid UTF-8:
+    # it used to make every poll of the account fail, losing the good comments on its page.
+    now = datetime.now(timezone.utc)
+    fake_instagram.set_clock(now)
+    post = fake_instagram.add_media(KEMENSOS, caption="PKH", timestamp=now - timedelta(hours=1))
+    good = [fake_instagram.add_comment(post, f"min PKH saya belum cair ({i}), tolong dicek", f"warga{i}",
+                                       timestamp=now - timedelta(minutes=i)) for i in range(3)]
+    half = fake_instagram.add_comment(post, "bansos saya belum cair \ud83d", "warga.\udc4d",
+                                      timestamp=now - timedelta(minutes=5))
+    store = Store(ig_settings.db_path)
+    made = await poll_and_triage(ig_settings, store, classifier, now)
+    assert store.known_message_ids([*good, half]) == {*good, half}
+    stored = store.message(half)
+    assert stored is not None and stored.text == "bansos saya belum cair \ufffd"
+    assert stored.author_username == "warga.\ufffd"
+    assert len(made) == 4
+    # the next poll goes on as usual
+    fake_instagram.add_comment(post, "PKH tahap 4 kapan cair min?", "baru", timestamp=now)
+    assert len(await poll_and_triage(ig_settings, store, classifier, now + timedelta(minutes=5))) == 1

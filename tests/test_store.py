@@ -1,7 +1,10 @@
 """The store on real SQLite files: migrations, one ticket per message, atomic changes."""
 
 import json
+import os
 import sqlite3
+import stat
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -47,12 +50,64 @@ def test_a_message_is_stored_once_and_makes_one_ticket(tmp_path: Path) -> None:
 
 def test_poll_state_is_saved_with_the_messages_or_not_at_all(tmp_path: Path) -> None:
     store = Store(tmp_path / "t.db")
-    broken = InboundMessage(id="c9", account="kemensos", channel="comment", text=None,  # type: ignore[arg-type]
-                            created_at=NOW)
-    with pytest.raises(sqlite3.IntegrityError):  # NOT NULL text: the whole batch and its state roll back
-        store.save_messages([message(1), broken], now=NOW, account_state=("kemensos", '{"v": 1}'))
+    # A database failure (here: a trigger whose table is gone) is no item's fault: the whole
+    # batch and its state roll back, and the next poll reads them again.
+    store.db.execute("CREATE TABLE gone (x)")
+    store.db.execute("CREATE TRIGGER fail BEFORE INSERT ON messages WHEN NEW.id = 'c9' "
+                     "BEGIN INSERT INTO gone VALUES (1); END")
+    store.db.execute("DROP TABLE gone")
+    with pytest.raises(sqlite3.OperationalError):
+        store.save_messages([message(1), message(9)], now=NOW, account_state=("kemensos", '{"v": 1}'))
     assert store.known_message_ids(["c1"]) == set()
     assert store.poll_state("kemensos") == (None, None)
+
+
+def test_a_lone_surrogate_is_repaired_and_its_neighbours_stored(tmp_path: Path) -> None:
+    store = Store(tmp_path / "t.db")
+    half = InboundMessage(id="c2", account="kemensos", channel="comment", text="bansos belum cair \ud83d",
+                          created_at=NOW, author_username="warga\udc00", raw={"text": "bansos belum cair \ud83d"})
+    split = replace(message(3), text="terima kasih \ud83d\ude4f")  # a pair as two code points: joined
+    assert store.save_messages([message(1), half, split], now=NOW, account_state=("kemensos", "{}")) == ["c1", "c2", "c3"]
+    stored = store.message("c2")
+    assert stored is not None and stored.text == "bansos belum cair \ufffd" and stored.author_username == "warga\ufffd"
+    assert stored.raw == {"text": "bansos belum cair \ufffd"}
+    assert store.message("c3").text == "terima kasih \U0001f64f"  # type: ignore[union-attr]
+    assert store.known_message_ids(["c2", "c9"]) == {"c2"}
+    assert store.poll_state("kemensos")[0] == "{}"
+    assert store.quarantined() == [] and store.undelivered_alerts() == []
+
+
+def test_an_item_that_cannot_be_stored_is_quarantined_counted_and_reported(tmp_path: Path) -> None:
+    store = Store(tmp_path / "t.db")
+    no_text = InboundMessage(id="c9", account="kemensos", channel="comment", text=None,  # type: ignore[arg-type]
+                             created_at=NOW)
+    naive = replace(message(8), created_at=datetime(2026, 11, 23, 10, 0))  # no time zone
+    saved = store.save_messages([message(1), no_text, naive, message(2)], now=NOW,
+                                account_state=("kemensos", '{"v": 1}'))
+    assert saved == ["c1", "c2"] and store.poll_state("kemensos")[0] == '{"v": 1}'
+    assert [(q["item_id"], q["account"]) for q in store.quarantined()] == [("c9", "kemensos"), ("c8", "kemensos")]
+    assert "NOT NULL" in store.quarantined()[0]["reason"]
+    [alert] = store.undelivered_alerts()
+    assert alert["kind"] == "quarantine" and alert["account"] == "kemensos"
+    assert alert["text"].startswith("2 pesan Instagram akun kemensos") and "c9, c8" in alert["text"]
+    # read again by the next poll: known, not stored or reported twice
+    assert store.known_message_ids(["c9", "c8"]) == {"c9", "c8"}
+    assert store.save_messages([no_text], now=NOW) == []
+    assert len(store.quarantined()) == 2 and len(store.undelivered_alerts()) == 1
+
+
+def test_the_database_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "triage.db"
+    old = os.umask(0o022)
+    try:
+        store = Store(path)
+        store.save_messages([message(1)], now=NOW)
+    finally:
+        os.umask(old)
+    files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+    assert all(f.exists() for f in files)
+    assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: "0o600" for f in files}
+    store.close()
 
 
 def test_stale_change_does_nothing(tmp_path: Path) -> None:

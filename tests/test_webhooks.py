@@ -284,6 +284,35 @@ async def test_other_objects_and_signed_garbage_store_nothing(hook: Hook) -> Non
     assert hook.rows() == []
 
 
+async def test_a_comment_with_half_an_emoji_is_repaired_and_its_neighbours_stored(hook: Hook) -> None:
+    # Valid JSON, no valid UTF-8: it used to answer 500 on every one of Meta's retries,
+    # losing the good comment and DM delivered with it.
+    body = payload(entry(KEMENSOS, changes=[comment_change("17850000000000091", "bansos belum cair \ud83d",
+                                                             username="warga\udc4d"),
+                                            comment_change("17850000000000092", "PKH saya belum cair")],
+                         messaging=[dm("tolong dicek \ud83d\ude4f", mid="mid-half")]))
+    assert b"\\ud83d" in serialize(body)
+    response = await hook.meta.send(body)
+    assert response.status_code == 200
+    await hook.settle()
+    assert hook.ids() == ["17850000000000091", "17850000000000092", "mid-half"]
+    assert hook.stored == [["17850000000000091", "17850000000000092", "mid-half"]]
+    repaired = hook.store.message("17850000000000091")
+    assert repaired is not None and repaired.text == "bansos belum cair \ufffd"
+    assert repaired.author_username == "warga\ufffd"
+    assert hook.store.message("mid-half").text == "tolong dicek \U0001f64f"  # type: ignore[union-attr]
+    assert (await hook.meta.replay()).status_code == 200  # Meta's retry changes nothing
+
+
+async def test_a_signed_body_nested_too_deeply_is_refused_with_400(hook: Hook) -> None:
+    body = b'{"object": "instagram", "entry": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = await hook.meta.send(None, body=body)
+    assert (response.status_code, response.text) == (400, "nested too deeply")
+    # the server goes on taking deliveries
+    assert (await hook.meta.send(payload(entry(KEMENSOS, changes=[comment_change("17850000000000093")])))).status_code == 200
+    assert hook.ids() == ["17850000000000093"]
+
+
 # -- signatures and replays -------------------------------------------------------
 
 
