@@ -142,7 +142,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from classifiers.commands import classify_stream
 
     settings = _settings(args)
-    return classify_stream(sys.stdin, sys.stdout, _classifier(settings, args.backend)) or 0
+    return classify_stream(sys.stdin, sys.stdout, _classifier(settings, args.backend),
+                           accounts=list(settings.routing.accounts)) or 0
 
 
 @command("eval")

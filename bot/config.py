@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import datetime as dt
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from classifiers.base import AccountRules, UnitRules
 
@@ -33,13 +34,56 @@ class ConfigError(Exception):
     """routing.yaml or the environment is wrong; the message is meant for a person."""
 
 
+_CLOCK = re.compile(r"^\s*(\d{1,2})[.:](\d{2})(?::(\d{2}))?\s*$")
+ID_HELP_USER = "ask the person to send /id to the bot in a private chat"
+ID_HELP_GROUP = "send /id in the group: the bot answers with the group's id"
+
+
+def _clock_time(value: Any) -> Any:
+    """A wall-clock time as people write it: "08:00", "8:00", "08.00" or "8.00".
+
+    The routing file is read with a loader that keeps such values as text (YAML 1.1
+    would read 08.00 as the number 8.0, 7.30 as 7.3 and 8:00 as the number 480), so
+    anything that is not text here was written some other way and is refused rather
+    than guessed at."""
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, str):
+        match = _CLOCK.match(value)
+        if match:
+            hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+            if hour <= 23 and minute <= 59 and second <= 59:
+                return dt.time(hour, minute, second)
+    raise ValueError(f"'{value}' is not a time of day: write hours and minutes, e.g. \"08:00\" or \"07.30\"")
+
+
+def _group_id(value: int) -> int:
+    if value >= 0:
+        raise ValueError(f"{value} is not a group's chat id: group ids are negative (supergroups start with -100, "
+                         f"e.g. -1001234567890); a positive number is a person's user id — {ID_HELP_GROUP}")
+    return value
+
+
+def _user_ids(value: tuple[int, ...]) -> tuple[int, ...]:
+    for item in value:
+        if item <= 0:
+            raise ValueError(f"{item} is not a person's user id: user ids are positive (a negative number is a "
+                             f"group's chat id) — {ID_HELP_USER}")
+    return value
+
+
+ClockTime = Annotated[dt.time, BeforeValidator(_clock_time)]
+GroupId = Annotated[int, AfterValidator(_group_id)]
+UserIds = Annotated[tuple[int, ...], AfterValidator(_user_ids)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class WorkingHours(_Model):
-    start: dt.time = dt.time(8, 0)
-    end: dt.time = dt.time(16, 0)
+    start: ClockTime = dt.time(8, 0)
+    end: ClockTime = dt.time(16, 0)
 
     @model_validator(mode="after")
     def _ordered(self) -> "WorkingHours":
@@ -77,7 +121,7 @@ class RemindersConfig(_Model):
 
 
 class DigestConfig(_Model):
-    time: dt.time = dt.time(7, 30)
+    time: ClockTime = dt.time(7, 30)
 
 
 class PollingConfig(_Model):
@@ -89,14 +133,14 @@ class PollingConfig(_Model):
 
 
 class ChatConfig(_Model):
-    chat_id: int
-    members: tuple[int, ...] = ()
+    chat_id: GroupId
+    members: UserIds = ()
 
 
 class UnitConfig(_Model):
     name: str = Field(min_length=1)
-    chat_id: int
-    officers: tuple[int, ...] = ()
+    chat_id: GroupId
+    officers: UserIds = ()
     keywords: tuple[str, ...] = ()
     # When keywords of several units match one message, the highest priority wins.
     priority: int = Field(0, ge=0, le=100)
@@ -230,14 +274,24 @@ def load_routing(path: Path) -> RoutingConfig:
     return parse_routing(text, str(path))
 
 
+class _RoutingLoader(yaml.SafeLoader):
+    """YAML 1.1 as PyYAML reads it, except that a plain value that looks like a time of day
+    (08.00, 7.30, 8:00, 16:00) stays text instead of becoming a float or a sexagesimal int."""
+
+
+_RoutingLoader.yaml_implicit_resolvers = {
+    first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+for _digit in "0123456789":
+    _RoutingLoader.yaml_implicit_resolvers.setdefault(_digit, []).insert(
+        0, ("tag:yaml.org,2002:str", re.compile(r"^[0-9]{1,2}[.:][0-9]{2}(?::[0-9]{2})?$")))
+
+
 def parse_routing(text: str, source: str = "routing.yaml") -> RoutingConfig:
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_RoutingLoader)
+        data = yaml.load(text, Loader=_RoutingLoader)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "unknown line"
-        raise ConfigError(f"{source}, {where}: not valid YAML ({getattr(err, 'problem', err)}); check indentation and quotes") from None
+        raise ConfigError(f"{source}, {_yaml_problem(err, text)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with accounts, media_team and supervisor at the top")
     try:
@@ -250,21 +304,143 @@ def parse_routing(text: str, source: str = "routing.yaml") -> RoutingConfig:
     return routing
 
 
+def _yaml_problem(err: yaml.YAMLError, text: str) -> str:
+    """YAML's own error, in words an editor of the file can act on, at the line to fix."""
+    mark = getattr(err, "problem_mark", None)
+    problem = str(getattr(err, "problem", None) or err)
+    line = mark.line + 1 if mark else 0
+    if "'@'" in problem or "'`'" in problem:
+        char = "@" if "'@'" in problem else "`"
+        return (f"line {line}: a value cannot start with '{char}' unless it is in quotes; officers and members "
+                f"are numeric Telegram user ids, not @usernames ({ID_HELP_USER}); a keyword or a template "
+                f"that starts with '{char}' goes in quotes")
+    if "'\\t'" in problem or "\t" in problem:
+        return f"line {line}: a tab in the indentation; indent with spaces only"
+    bad = _misindented_line(text)
+    if bad:
+        return f"line {bad}; indent with spaces only, each key exactly like the other keys of its block"
+    where = f"line {line}" if line else "unknown line"
+    return f"{where}: not valid YAML ({problem}); check indentation and quotes"
+
+
+def _misindented_line(text: str) -> str | None:
+    """Where the indentation of a block-style file goes wrong, in words, or None.
+
+    YAML reports a bad indentation where its parser gives up, often a line or a block
+    later; this looks at the indentation alone. A line may go deeper only after a line
+    that opens a block (ends with ':' or is a list item) and must come back to a level
+    used above. A line between two neighbours that agree is the odd one out."""
+    rows: list[tuple[int, int, bool]] = []  # (line number, indent, opens a block)
+    lines = text.splitlines()
+    depth = 0  # [ or { still open from an earlier line
+    for number, raw in enumerate(lines, start=1):
+        stripped = raw.strip()
+        if depth > 0:
+            depth = max(0, depth + _bracket_balance(raw))
+            continue
+        if not stripped or stripped.startswith("#"):
+            continue
+        body = re.sub(r"\s+#.*$", "", stripped)
+        if body.endswith(("|", ">", "|-", ">-")):
+            return None  # block scalars: leave them to YAML
+        rows.append((number, len(raw) - len(raw.lstrip(" ")), body.endswith(":") or body.startswith("- ")))
+        depth = max(0, _bracket_balance(raw))
+    levels: list[tuple[int, int]] = [(0, 0)]  # (indent, the line that set it)
+    first_soft: str | None = None  # a key ending with ':' followed by a line that is not deeper
+    for i, (number, indent, opens) in enumerate(rows):
+        previous = rows[i - 1] if i else None
+        if indent > levels[-1][0]:
+            if previous and previous[2]:
+                levels.append((indent, number))
+                continue
+            if first_soft:
+                return first_soft
+            culprit = _odd_one_out(rows, i)
+            if culprit == number and previous and i >= 2 and rows[i - 2][2]:
+                return (f"{previous[0]}: wrong indentation: lines {previous[0]} and {number} belong to the same "
+                        f"block but are indented differently ({previous[1]} and {indent} spaces)")
+            return f"{culprit}: wrong indentation: this line is indented more than the line above it"
+        if (previous and not first_soft and previous[2] and not lines[previous[0] - 1].lstrip().startswith("- ")
+                and indent <= previous[1] and not (indent == previous[1] and lines[number - 1].lstrip().startswith("- "))):
+            first_soft = (f"{number}: wrong indentation: line {previous[0]} ends with ':', so this line "
+                          "should be indented more than it")
+        above = levels[-1]
+        while len(levels) > 1 and indent < levels[-1][0]:
+            above = levels.pop()
+        if levels[-1][0] != indent:
+            if first_soft:
+                return first_soft
+            culprit = _odd_one_out(rows, i)
+            if culprit != number:
+                return f"{culprit}: wrong indentation: this line does not line up with the lines around it"
+            return (f"{number}: wrong indentation: this line ({indent} spaces) lines up neither with line "
+                    f"{levels[-1][1]} ({levels[-1][0]} spaces) nor with line {above[1]} ({above[0]} spaces)")
+        levels[-1] = (indent, number)
+    return None
+
+
+def _odd_one_out(rows: list[tuple[int, int, bool]], i: int) -> int:
+    """The line to blame when rows[i] is out of place: the line before it when it alone breaks a run."""
+    here = rows[i][1]
+    if i >= 2 and rows[i - 2][1] == here != rows[i - 1][1] and not rows[i - 2][2]:
+        return rows[i - 1][0]
+    if 1 <= i < len(rows) - 1 and rows[i + 1][1] == here != rows[i - 1][1] and not rows[i][2]:
+        return rows[i - 1][0]
+    return rows[i][0]
+
+
+def _bracket_balance(line: str) -> int:
+    """Open minus closed [ and { on a line, outside quotes and comments (roughly)."""
+    balance, quote = 0, ""
+    for char in line:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "#":
+            break
+        elif char in "[{":
+            balance += 1
+        elif char in "]}":
+            balance -= 1
+    return balance
+
+
 def _describe(error: Mapping[str, Any], lines: Mapping[tuple[str, ...], int]) -> str:
     loc = tuple(str(p) for p in error["loc"])
     line = _nearest_line(loc, lines)
     path = ".".join(loc) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
-    hint = _HINTS.get(str(error["type"]), "")
-    return f"  line {line}: {path}: {message}{hint}"
+    return f"  line {line}: {path}: {message}{_hint(str(error['type']), loc, error.get('input'))}"
+
+
+_LIST_EXAMPLES = {
+    "officers": "[7101, 7102]", "members": "[5001, 5002]", "keywords": "[pkh, bansos bencana]",
+    "before_deadline": '["1d", "2h"]', "extra_holidays": '["2026-12-24"]', "extra_workdays": '["2026-03-14"]',
+}
+
+
+def _hint(kind: str, loc: tuple[str, ...], value: Any) -> str:
+    """How to fix one problem, told for the key it is on (a user id is not a group id)."""
+    people = "officers" in loc or "members" in loc
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        if people:
+            username = " (not an @username)" if isinstance(value, str) and value.strip().startswith("@") else ""
+            return (f" — write the person's Telegram user id, a positive whole number such as 123456789{username}; "
+                    f"{ID_HELP_USER}")
+        if loc and loc[-1] == "chat_id":
+            return f" — write the group's chat id, a negative whole number such as -1001234567890; {ID_HELP_GROUP}"
+        return " — write a whole number"
+    if kind in ("tuple_type", "list_type"):
+        field = next((part for part in reversed(loc) if part in _LIST_EXAMPLES), "")
+        example = _LIST_EXAMPLES.get(field, "[a, b]")
+        return f" — write a list in square brackets, e.g. {field + ': ' if field else ''}{example}"
+    return _HINTS.get(kind, "")
 
 
 _HINTS = {
     "missing": " — add this key",
     "extra_forbidden": " — unknown key: check its spelling or remove it",
-    "int_parsing": " — write a whole number, e.g. -1001234567890",
-    "int_type": " — write a whole number, e.g. -1001234567890",
-    "time_parsing": " — write a time as \"HH:MM\" in quotes",
     "date_from_datetime_parsing": " — write a date as YYYY-MM-DD",
     "string_pattern_mismatch": "",
     "too_short": " — the list or mapping must not be empty",

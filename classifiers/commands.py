@@ -55,11 +55,13 @@ def _parse_line(line: str, line_no: int) -> tuple[Any, MessageIn | None, str | N
 
 
 def classify_stream(in_stream: IO[str], out_stream: IO[str], classifier: Classifier, *,
-                    err_stream: IO[str] | None = None, batch_size: int = BATCH) -> int:
+                    err_stream: IO[str] | None = None, batch_size: int = BATCH,
+                    accounts: Sequence[str] | None = None) -> int:
     """JSON Lines in (id, account, channel, text) -> JSON Lines out (id, labels, scores, unit, lang).
 
     A bad line gives {"id": ..., "line": n, "error": "..."} on out_stream and a message on
-    err_stream, and the stream goes on. Returns 0, or 1 if any line was bad.
+    err_stream, and the stream goes on; with `accounts`, an account not among them is a bad
+    line (it has no units to route to). Returns 0, or 1 if any line was bad.
     """
     err = err_stream if err_stream is not None else sys.stderr
     bad = 0
@@ -93,6 +95,9 @@ def classify_stream(in_stream: IO[str], out_stream: IO[str], classifier: Classif
         if not line.strip():
             continue
         msg_id, msg, problem = _parse_line(line, line_no)
+        if msg is not None and accounts is not None and msg.account not in accounts:
+            problem = f"line {line_no}: unknown account '{msg.account}'; routing.yaml has: {', '.join(accounts)}"
+            msg = None
         if msg is None:
             flush()  # keep the output in input order
             bad += 1

@@ -36,7 +36,7 @@ def test_every_problem_is_reported_with_its_line_and_fix() -> None:
     bad_chat_line = text.splitlines().index("        chat_id: abc") + 1
     typo_line = text.splitlines().index("  workin_hours_typo: 1") + 1
     assert f"line {bad_chat_line}: accounts.kemensos.units.pfm.chat_id" in message
-    assert "write a whole number" in message
+    assert "write the group's chat id, a negative whole number" in message
     assert f"line {typo_line}: deadline.workin_hours_typo" in message
     assert "check its spelling or remove it" in message
 
@@ -78,3 +78,98 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "accounts.kemensos.token_env" in err and "line " in err
+
+
+def _problem(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_routing(text)
+    return str(caught.value)
+
+
+def _line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+@pytest.mark.parametrize("start, end, digest", [
+    ("08.00", "16.00", "07.30"),      # YAML 1.1 would read these as the floats 8.0, 16.0 and 7.3
+    ("8.00", "16.30", "7.30"),
+    ("08:00", "16:00", "07:30"),      # 16:00 would be the sexagesimal int 960
+    ("8:00", "'16.00'", "\"7:30\""),  # 8:00 would be 480
+])
+def test_times_are_read_as_written_quoted_or_not(start: str, end: str, digest: str) -> None:
+    text = good_text().replace('working_hours: {start: "08:00", end: "16:00"}',
+                               f"working_hours: {{start: {start}, end: {end}}}")
+    text = text.replace('time: "07:30"', f"time: {digest}")
+    routing = parse_routing(text)
+    hours = routing.deadline.working_hours
+    assert (hours.start.hour, hours.start.minute) == (8, 0)
+    assert hours.end.hour == 16 and hours.end.minute in (0, 30)
+    assert (routing.digest.time.hour, routing.digest.time.minute) == (7, 30)
+    routing.calendar()  # the calendar takes them (it refused the misread values before)
+
+
+@pytest.mark.parametrize("written", ["7.3", "730", "25:00", "7", "pagi"])
+def test_a_time_that_cannot_be_read_for_sure_is_refused_with_its_line(written: str) -> None:
+    text = good_text().replace('time: "07:30"', f"time: {written}")
+    message = _problem(text)
+    assert f"line {_line_of(text, 'time: ' + written)}: digest.time" in message
+    assert "not a time of day" in message and '"08:00"' in message
+
+
+def test_an_officer_written_as_a_username_is_told_how_to_find_the_user_id() -> None:
+    text = good_text().replace("officers: [7601]", 'officers: ["@budi_itjen"]')
+    message = _problem(text)
+    assert f"line {_line_of(text, '@budi_itjen')}: accounts.kemensos.units.itjen.officers.0" in message
+    assert "positive whole number" in message and "not an @username" in message and "/id" in message
+    assert "-1001234567890" not in message
+
+
+def test_an_unquoted_username_is_explained_not_yamls_jargon() -> None:
+    text = good_text().replace("officers: [7601]", "officers: [@budi_itjen]")
+    message = _problem(text)
+    assert f"line {_line_of(text, '@budi_itjen')}:" in message
+    assert "cannot start any token" not in message
+    assert "not @usernames" in message and "/id" in message
+
+
+def test_a_list_without_brackets_gets_an_example() -> None:
+    text = good_text().replace("officers: [7601]", "officers: 7601, 7602")
+    message = _problem(text)
+    assert f"line {_line_of(text, 'officers: 7601, 7602')}: accounts.kemensos.units.itjen.officers" in message
+    assert "square brackets, e.g. officers: [7101, 7102]" in message
+
+
+def test_a_positive_chat_id_for_a_group_and_a_negative_user_id_are_refused() -> None:
+    text = good_text().replace("chat_id: -1001000000102", "chat_id: 1001000000102", 1)
+    message = _problem(text)
+    assert f"line {_line_of(text, 'chat_id: 1001000000102')}: accounts.kemensos.units.pfm.chat_id" in message
+    assert "group ids are negative" in message and "/id" in message
+    text = good_text().replace("members: [6001]", "members: [-1001000000002]")
+    message = _problem(text)
+    assert "supervisor.members" in message and "user ids are positive" in message
+
+
+@pytest.mark.parametrize("shift", [-2, -1, 1, 2])
+def test_wrong_indentation_is_reported_at_the_line_to_fix(shift: int) -> None:
+    lines = good_text().splitlines()
+    number = _line_of(good_text(), "officers: [7101, 7102]")  # inside a unit, between two keys
+    line = lines[number - 1]
+    lines[number - 1] = line[-shift:] if shift < 0 else " " * shift + line
+    message = _problem("\n".join(lines) + "\n")
+    assert f"line {number}" in message and "wrong indentation" in message, message
+    assert "expected <block end>" not in message
+
+
+def test_classify_refuses_an_unknown_account(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import json
+
+    monkeypatch.setenv("TRIAGE_CONFIG", str(ROUTING))
+    monkeypatch.setattr("sys.stdin", io.StringIO(
+        json.dumps({"id": 1, "account": "kemenkes", "channel": "comment", "text": "vaksin kapan?"}) + "\n"))
+    assert main(["classify", "--backend", "ngram"]) == 1
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert "unit" not in record and "unknown account 'kemenkes'" in record["error"]
+    assert "kemensos, kemendag" in captured.err
