@@ -196,4 +196,6 @@ def prediction_json(prediction: Prediction) -> dict[str, object]:
         "unit": prediction.unit,
         "unit_source": prediction.unit_source,
         "lang": prediction.lang,
+        "spam_flag": prediction.spam_flag,
+        "may_hide": prediction.may_hide,
     }

@@ -49,6 +49,10 @@ class TicketDecision:
     unit_source: str
     lang: str
     deadline: datetime | None
+    # The spam score was high but other labels won (kept on the ticket's first event).
+    spam_flag: bool = False
+    # Spam alone at a score where hiding it was measured safe; nothing else is ever hidden.
+    may_hide: bool = False
 
 
 def decide(
@@ -60,7 +64,7 @@ def decide(
     ticket with its deadline, and anything else (praise, chatter) no ticket."""
     if "spam" in prediction.labels:
         return TicketDecision(message.account, SPAM, None, ("spam",), dict(prediction.scores), "none",
-                              prediction.lang, None)
+                              prediction.lang, None, spam_flag=True, may_hide=prediction.may_hide)
     if prediction.unit is None:
         return None
     return TicketDecision(
@@ -72,4 +76,5 @@ def decide(
         unit_source=prediction.unit_source,
         lang=prediction.lang,
         deadline=deadline_for(message.created_at),
+        spam_flag=prediction.spam_flag,
     )

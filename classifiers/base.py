@@ -29,7 +29,8 @@ class Prediction:
     """What the classifier decided about one message.
 
     `scores` holds a calibrated probability for every label in LABELS, even the
-    ones not chosen. `labels` is the chosen subset; "spam" never shares it.
+    ones not chosen. `labels` is the chosen subset; "spam" never shares it: a
+    message with spam and other evidence keeps the other labels, with `spam_flag`.
     `unit` is a unit key of the message's account, or None when nobody needs to
     answer (spam, no label).
     """
@@ -40,6 +41,10 @@ class Prediction:
     lang: str
     unit_source: str = "model"  # "rule", "model", "default" or "none": why this unit
     unit_scores: Mapping[str, float] = field(default_factory=dict)
+    # The spam score was high, though other labels may have won (a citizen naming a gambling site).
+    spam_flag: bool = False
+    # Spam alone, at a score where hiding it on Instagram was measured safe (precision >= 0.99).
+    may_hide: bool = False
 
     @property
     def needs_answer(self) -> bool:

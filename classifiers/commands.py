@@ -153,13 +153,15 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
           eval_file: Path | None = None, seed: int = 13, epochs: int = 4, skip_transformer: bool = False,
           rules: Mapping[str, AccountRules] | None = None, model_card: Path | None = None,
           quantize: bool | None = None, sentiment_weight: float | None = None,
-          sentiment_rows: int | None = None) -> dict[str, Any]:
+          sentiment_rows: int | None = None, public: Path | None = None) -> dict[str, Any]:
     """Train every part, write the artifacts to out_dir (default classifiers/model) and the model card.
 
     judol: dataset_judol_labelled.csv (extra spam data, and its held-out part measures spam F1);
     smsa: the indonlu_smsa folder (its test split measures negative F1; with sentiment_weight > 0
     a sample of its train split is also weak `negative` training data);
-    eval_file: labelled file measured after training, never trained or tuned on.
+    eval_file: labelled file measured after training, never trained or tuned on;
+    public: shared/data/public (the training parts of its real sets join training, their test
+    parts are measured for the model card).
     """
     from classifiers.dataset import load_records, merge
     from classifiers.training import TrainOptions, train_all
@@ -184,7 +186,7 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
         options.sentiment_rows = sentiment_rows
     t0 = time.perf_counter()
     report = train_all(records, out, rules=rules, judol=judol, smsa=smsa, eval_records=eval_records,
-                       options=options)
+                       public=public, options=options)
     report["files"] = [_shown(f) for f in files] + ([_shown(feedback)] if feedback else [])
     report["eval_file"] = _shown(eval_file) if eval_file else None
     report["eval_overlap_with_training"] = overlap

@@ -60,6 +60,12 @@ class BackendConfig:
     quantize: bool = False  # run the transformer with dynamic int8 Linear layers
     # The unit model's probability at which a higher-priority unit outranks a keyword (None: never).
     unit_outrank_at: float | None = None
+    # Below this unit-model probability (and with no keyword) a ticket goes to the account's
+    # default unit rather than a specialist who would bounce it (None: no floor).
+    unit_floor: float | None = None
+    # Spam probability at which a spam-only comment may be hidden on Instagram: chosen at training
+    # time where precision on held-out real text was >= 0.99 (None: never hide).
+    spam_hide_at: float | None = None
 
     @classmethod
     def from_json(cls, name: str, data: Mapping[str, Any]) -> "BackendConfig":
@@ -72,13 +78,20 @@ class BackendConfig:
                    cascade_thresholds=dict(data.get("cascade_thresholds", {})),
                    cascade_rule=str(rule),
                    quantize=bool(data.get("quantize", False)),
-                   unit_outrank_at=None if data.get("unit_outrank_at") is None else float(data["unit_outrank_at"]))
+                   unit_outrank_at=_optional_float(data.get("unit_outrank_at")),
+                   unit_floor=_optional_float(data.get("unit_floor")),
+                   spam_hide_at=_optional_float(data.get("spam_hide_at")))
 
     def to_json(self) -> dict[str, Any]:
         return {"weights": dict(self.weights), "thresholds": dict(self.thresholds), "unit_model": self.unit_model,
                 "spam_fast": self.spam_fast,
                 "cascade_margin": self.cascade_margin, "cascade_thresholds": dict(self.cascade_thresholds),
-                "cascade_rule": self.cascade_rule, "quantize": self.quantize, "unit_outrank_at": self.unit_outrank_at}
+                "cascade_rule": self.cascade_rule, "quantize": self.quantize, "unit_outrank_at": self.unit_outrank_at,
+                "unit_floor": self.unit_floor, "spam_hide_at": self.spam_hide_at}
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def clean_input(text: object) -> str:
@@ -116,11 +129,28 @@ def sure_rows(probs: np.ndarray, thresholds: Mapping[str, float], margin: float,
 
 
 def decide_labels(probs: Mapping[str, float], thresholds: Mapping[str, float]) -> tuple[str, ...]:
-    """Labels whose probability reaches their threshold; spam stands alone."""
+    """Labels whose probability reaches their threshold.
+
+    Spam is one signal among others: a message is spam (alone) only when nothing else in it
+    reaches its threshold. A citizen who names a gambling site to report it, asks about one, or
+    is angry about one keeps the complaint, question or negative label and so the ticket
+    (LABELS.md); `spam_flagged` tells the bot the spam score was high too.
+    """
     chosen = tuple(label for label in LABELS if probs.get(label, 0.0) >= thresholds.get(label, 0.5))
-    if "spam" in chosen:
-        return ("spam",)
+    if "spam" in chosen and len(chosen) > 1:
+        return tuple(label for label in chosen if label != "spam")
     return chosen
+
+
+def spam_flagged(probs: Mapping[str, float], thresholds: Mapping[str, float]) -> bool:
+    return probs.get("spam", 0.0) >= thresholds.get("spam", 0.5)
+
+
+def other_evidence(probs: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
+    """Rows where complaint, question or negative reaches its threshold."""
+    cols = [j for j, label in enumerate(LABELS) if label != "spam"]
+    th = np.array([thresholds.get(LABELS[j], 0.5) for j in cols])
+    return np.asarray((np.asarray(probs)[:, cols] >= th).any(axis=1))
 
 
 class Pipeline:
@@ -134,13 +164,18 @@ class Pipeline:
         self.spam_model = spam_model
         self.transformer = transformer
         self.unit_models = dict(unit_models or {})
+        self.choice = config.name  # which backend, and why (load_classifier fills it in)
+        self.speed: dict[str, float] = {}  # the speed measured when it was chosen, if it was
         if config.weights.get("transformer") and transformer is None:
             raise ValueError(f"backend {config.name!r} needs the transformer, which is not loaded")
 
     def with_rules(self, rules: Mapping[str, AccountRules]) -> "Pipeline":
         """The same models with new routing rules (a keyword change needs no retraining)."""
-        return Pipeline(Router(rules, outrank_at=self.config.unit_outrank_at), self.config, ngram_labels=self.ngram_labels,
-                        spam_model=self.spam_model, transformer=self.transformer, unit_models=self.unit_models)
+        pipe = Pipeline(Router(rules, outrank_at=self.config.unit_outrank_at, floor=self.config.unit_floor),
+                        self.config, ngram_labels=self.ngram_labels, spam_model=self.spam_model,
+                        transformer=self.transformer, unit_models=self.unit_models)
+        pipe.choice, pipe.speed = self.choice, self.speed
+        return pipe
 
     # -- scoring
     def easy_mask(self, ngram_probs: np.ndarray) -> np.ndarray:
@@ -178,8 +213,11 @@ class Pipeline:
         accounts = [str(getattr(m, "account", "")) for m in messages]
         langs = [detect_language(t) for t in texts]
         spam_p = np.asarray(self.spam_model.spam_proba(texts), dtype=np.float64)
-        fast = spam_p >= self.config.spam_fast
         ngram_all = self.ngram_labels.predict_proba(texts)
+        # The fast path is for plain promotions: a high spam score with a complaint, question or
+        # anger in it goes the whole way, so the citizen behind it keeps the ticket.
+        fast = (spam_p >= self.config.spam_fast) & ~other_evidence(ngram_all, self.config.cascade_thresholds
+                                                                   or self.config.thresholds)
         spam_col = LABELS.index("spam")
         w_ng = self.config.weights.get("ngram", 0.0)
         w_tf = self.config.weights.get("transformer", 0.0)
@@ -198,13 +236,12 @@ class Pipeline:
                 emb_full[heavy] = emb
 
         labels: list[tuple[str, ...]] = []
+        flagged: list[bool] = []
         for i in range(n):
-            if fast[i]:
-                labels.append(("spam",))
-            elif easy[i]:
-                labels.append(decide_labels(dict(zip(LABELS, probs[i])), self.config.cascade_thresholds))
-            else:
-                labels.append(decide_labels(dict(zip(LABELS, probs[i])), self.config.thresholds))
+            th = self.config.cascade_thresholds if easy[i] else self.config.thresholds
+            row = dict(zip(LABELS, probs[i]))
+            labels.append(("spam",) if fast[i] else decide_labels(row, th))
+            flagged.append(bool(fast[i]) or spam_flagged(row, th))
 
         need = [i for i in range(n) if labels[i] and "spam" not in labels[i]
                 and {"complaint", "question"} & set(labels[i])]
@@ -214,6 +251,7 @@ class Pipeline:
         for i in range(n):
             up = unit_probs.get(i, {})
             unit, source = self.router.route(accounts[i], texts[i], labels[i], up)
+            hide_at = self.config.spam_hide_at
             out.append(Prediction(
                 labels=labels[i],
                 scores={label: float(round(probs[i, j], 6)) for j, label in enumerate(LABELS)},
@@ -221,6 +259,8 @@ class Pipeline:
                 lang=langs[i],
                 unit_source=source,
                 unit_scores={u: float(round(p, 6)) for u, p in up.items()},
+                spam_flag=flagged[i],
+                may_hide=labels[i] == ("spam",) and hide_at is not None and bool(spam_p[i] >= hide_at),
             ))
         return out
 
@@ -236,35 +276,129 @@ def read_config(model_dir: Path) -> dict[str, Any]:
     return data
 
 
+# The speed a backend must reach on this machine to be the default (issue 12): an account's
+# comment flood and its DMs, classified as they arrive, with room for the rest of the bot.
+SPEED_TARGETS = {"comment": 300.0, "dm": 150.0}
+PROBE_FILE = Path(__file__).parent / "data" / "train" / "general.jsonl"
+
+
 def load_classifier(rules: Mapping[str, AccountRules], model_dir: Path | None = None, *,
                     backend: str = "default") -> Pipeline:
     """The trained pipeline in `model_dir` (default classifiers/model) with the given routing rules.
 
-    backend: "default" (the combination chosen at training time) or "ngram" (no torch).
+    backend: "default" chooses by measurement on this machine (`choose_default`); any other name
+    is a backend of config.json ("transformer", "fast", "ngram", ...), loaded as asked.
     """
     import joblib
 
     model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
     data = read_config(model_dir)
-    name = data.get("default_backend", "ngram") if backend == "default" else backend
-    if name not in data["backends"]:
+    if backend != "default" and backend not in data["backends"]:
         raise ValueError(f"unknown backend {backend!r}; this model has {sorted(data['backends'])}")
-    config = BackendConfig.from_json(name, data["backends"][name])
+    parts = {"ngram_labels": joblib.load(model_dir / "ngram_labels.joblib"),
+             "spam_model": joblib.load(model_dir / "ngram_spam.joblib"),
+             "unit_models": {"ngram": joblib.load(model_dir / "unit_ngram.joblib")}}
+    warm_up()
+    if backend == "default":
+        return choose_default(rules, model_dir, data, parts)
+    config = BackendConfig.from_json(backend, data["backends"][backend])
     transformer = None
     if config.weights.get("transformer") or config.unit_model == "embed":
-        try:
-            from classifiers.transformer import TransformerScorer
-
-            transformer = TransformerScorer.load(model_dir / "transformer", quantize=config.quantize)
-        except (ImportError, OSError, ValueError) as exc:
-            log.warning("transformer backend unavailable (%s); falling back to the n-gram backend", exc)
+        transformer, why = _load_transformer(model_dir, config.quantize)
+        if transformer is None:
+            log.warning("transformer backend unavailable (%s); falling back to the n-gram backend", why)
             config = BackendConfig.from_json("ngram", data["backends"]["ngram"])
-    ngram_labels = joblib.load(model_dir / "ngram_labels.joblib")
-    spam_model = joblib.load(model_dir / "ngram_spam.joblib")
-    unit_models: dict[str, Any] = {"ngram": joblib.load(model_dir / "unit_ngram.joblib")}
     if config.unit_model == "embed":
-        unit_models["embed"] = joblib.load(model_dir / "unit_embed.joblib")
-    warm_up()
-    router = Router(rules, outrank_at=config.unit_outrank_at)
-    return Pipeline(router, config, ngram_labels=ngram_labels, spam_model=spam_model,
-                    transformer=transformer, unit_models=unit_models)
+        parts["unit_models"]["embed"] = joblib.load(model_dir / "unit_embed.joblib")
+    pipe = _pipeline(rules, config, parts, transformer)
+    pipe.choice = f"{config.name} (asked for)"
+    return pipe
+
+
+def _pipeline(rules: Mapping[str, AccountRules], config: BackendConfig, parts: Mapping[str, Any],
+              transformer: Any) -> Pipeline:
+    router = Router(rules, outrank_at=config.unit_outrank_at, floor=config.unit_floor)
+    return Pipeline(router, config, ngram_labels=parts["ngram_labels"], spam_model=parts["spam_model"],
+                    transformer=transformer, unit_models=dict(parts["unit_models"]))
+
+
+def _load_transformer(model_dir: Path, quantize: bool) -> tuple[Any, str]:
+    try:
+        from classifiers.transformer import TransformerScorer
+
+        return TransformerScorer.load(model_dir / "transformer", quantize=quantize), ""
+    except ImportError as exc:
+        return None, f"torch is not installed ({exc.name}); install the 'transformer' extra for it"
+    except (OSError, ValueError) as exc:
+        return None, str(exc)
+
+
+def probe_messages() -> dict[str, list[MessageIn]]:
+    """Comments and DMs of our own training data, to time a backend on this machine."""
+    rows = [json.loads(line) for line in PROBE_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out: dict[str, list[MessageIn]] = {"comment": [], "dm": []}
+    for row in rows:
+        bucket = out.get(row.get("channel", "comment"))
+        if bucket is not None and len(bucket) < 96:
+            bucket.append(MessageIn(row["account"], row["channel"], row["text"]))
+    return out
+
+
+def measure_speed(pipe: Pipeline, probe: Mapping[str, Sequence[MessageIn]], batch: int = 32) -> dict[str, float]:
+    """Messages per second, per channel, in batches as the bot sends them (after one warm-up batch)."""
+    import time
+
+    rates = {}
+    for channel, msgs in probe.items():
+        pipe.predict(list(msgs[:8]))
+        t0 = time.perf_counter()
+        for i in range(0, len(msgs), batch):
+            pipe.predict(list(msgs[i:i + batch]))
+        rates[channel] = len(msgs) / max(time.perf_counter() - t0, 1e-9)
+    return rates
+
+
+def choose_default(rules: Mapping[str, AccountRules], model_dir: Path, data: Mapping[str, Any],
+                   parts: Mapping[str, Any]) -> Pipeline:
+    """The most accurate backend that reaches SPEED_TARGETS on this machine, by measurement.
+
+    Order (most accurate first, as the model card measures them): config.json's default (the
+    transformer ensemble), then `fast` (the same ensemble with int8 matmuls), then `ngram`, which
+    needs no torch and always reaches the targets. A CPU flag says little about speed (bf16 was
+    slower than fp32 on some machines that have it), so each candidate is timed on ~200 of our
+    own training messages (about a second); without torch the choice is `ngram` at once.
+    """
+    candidates = [name for name in (data.get("default_backend"), "fast")
+                  if name and name in data["backends"] and name != "ngram"]
+    probe = probe_messages()
+    notes: list[str] = []
+    scorer = None
+    for name in candidates:
+        config = BackendConfig.from_json(name, data["backends"][name])
+        if config.unit_model == "embed":
+            continue  # not shipped by training since the n-gram unit model won; keeps this simple
+        if scorer is None:
+            scorer, why = _load_transformer(model_dir, config.quantize)
+            if scorer is None:
+                notes.append(why)
+                break
+        elif config.quantize and not scorer.quantized:
+            scorer = scorer.quantized_copy()
+        pipe = _pipeline(rules, config, parts, scorer)
+        rates = measure_speed(pipe, probe)
+        shown = f"{name} ({_path(scorer)}): {rates['comment']:.0f} comments/s, {rates['dm']:.0f} DMs/s"
+        if all(rates[c] >= SPEED_TARGETS[c] for c in SPEED_TARGETS):
+            pipe.choice = f"{shown}, reaches the targets (>= {SPEED_TARGETS['comment']:.0f}/{SPEED_TARGETS['dm']:.0f})"
+            pipe.speed = rates
+            log.info("classifier: %s", pipe.choice)
+            return pipe
+        notes.append(f"{shown}, below the targets")
+    config = BackendConfig.from_json("ngram", data["backends"]["ngram"])
+    pipe = _pipeline(rules, config, parts, None)
+    pipe.choice = "ngram (no torch)" + (": " + "; ".join(notes) if notes else "")
+    log.info("classifier: %s", pipe.choice)
+    return pipe
+
+
+def _path(scorer: Any) -> str:
+    return "int8" if scorer.quantized else "bf16" if scorer.bf16 else "fp32"

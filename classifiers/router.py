@@ -7,7 +7,9 @@
   wins outright ("rule"); several: the unit with the highest `priority` in
   routing.yaml wins; among equals the learned unit model picks, or
   without it the longest keyword wins; none: the learned model's best unit
-  ("model"), or the default unit without a model ("default").
+  ("model"), or the default unit without a model or when the model's best
+  unit is below `floor` ("default": a street-light complaint reaches humas,
+  not a specialist unit that would bounce it).
 - `outrank_at` (chosen at training time, off by default): a keyword of a
   lower-priority unit loses to the learned model when the model gives a
   unit of higher priority at least this probability ("model"). A levy report
@@ -56,10 +58,11 @@ class Router:
     """Routes labelled messages of the accounts in `rules` to a unit."""
 
     def __init__(self, rules: Mapping[str, AccountRules], unit_model: UnitModel | None = None, *,
-                 outrank_at: float | None = None) -> None:
+                 outrank_at: float | None = None, floor: float | None = None) -> None:
         self.rules = dict(rules)
         self.unit_model = unit_model
         self.outrank_at = outrank_at
+        self.floor = floor
         self._keywords: dict[str, list[_Keyword]] = {}
         for account, acc in self.rules.items():
             kws: list[_Keyword] = []
@@ -108,7 +111,10 @@ class Router:
                 return max(found, key=lambda u: (probs.get(u, 0.0), found[u])), "rule"
             return max(found, key=lambda u: (found[u], -acc.unit_keys.index(u))), "rule"
         if probs:
-            return max(probs, key=lambda u: probs[u]), "model"
+            best = max(probs, key=lambda u: probs[u])
+            if self.floor is None or probs[best] >= self.floor:
+                return best, "model"
+        # Unsure, or no model: the media team's unit, rather than a specialist who bounces it.
         return acc.default_unit, "default"
 
     def route_many(self, accounts: Sequence[str], texts: Sequence[str], labels: Sequence[Sequence[str]],

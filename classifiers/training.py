@@ -32,7 +32,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -40,8 +40,11 @@ from classifiers.base import LABELS, AccountRules
 from classifiers.dataset import Record, split
 from classifiers.ngram import NgramLabelModel, NgramSpamModel, NgramUnitModel
 from classifiers.normalize import normalize
-from classifiers.pipeline import CONFIG_FILE, FORMAT, BackendConfig, decide_labels, sure_rows
+from classifiers.pipeline import CONFIG_FILE, FORMAT, BackendConfig, decide_labels, other_evidence, sure_rows
 from classifiers.router import Router
+
+if TYPE_CHECKING:
+    from classifiers.public_sets import PublicItem
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +154,28 @@ class Extra:
     weights: np.ndarray
 
     @classmethod
+    def from_public(cls, items: Sequence["PublicItem"], weight: float) -> "Extra":
+        """Real rows whose source settles some labels: those labels train (at `weight`), the rest
+        get weight 0. A question between users in a stock tweet is still a question, so a `?`
+        leaves `question` unsettled whatever the source says."""
+        y = np.zeros((len(items), len(LABELS)), dtype=np.int64)
+        w = np.zeros(y.shape, dtype=np.float32)
+        for i, item in enumerate(items):
+            for label, value in item.gold.items():
+                if label == "question" and "?" in item.text:
+                    continue
+                j = LABELS.index(label)
+                y[i, j] = int(value)
+                w[i, j] = weight
+        return cls([it.text for it in items], y, w)
+
+    def __add__(self, other: "Extra | None") -> "Extra":
+        if other is None or not other.texts:
+            return self
+        return Extra(self.texts + other.texts, np.concatenate([self.y, other.y]),
+                     np.concatenate([self.weights, other.weights]))
+
+    @classmethod
     def sentiment(cls, texts: Sequence[str], negative: np.ndarray, weight: float) -> "Extra":
         y = np.zeros((len(texts), len(LABELS)), dtype=np.int64)
         y[:, LABELS.index("negative")] = negative
@@ -181,12 +206,51 @@ def load_sentiment_extra(folder: Path, rows: int | None, weight: float, seed: in
     return Extra.sentiment([texts[i] for i in pick], neg[pick], weight)
 
 
+PUBLIC_TRAIN_SETS = ("idsmsa_stock", "prdect_id", "emot")
+
+
+def load_public_extra(root: Path, weight: float) -> Extra:
+    """The training parts of the real sets (tweets, product reviews, emotions) as rows that settle
+    what their source settles: mostly "none of our labels" for ordinary chatter and praise,
+    `complaint` for a buyer's negative review. Their test parts stay unseen (public_sets)."""
+    from classifiers.public_sets import available, load_set
+
+    have = set(available(root))
+    items = [it for name in PUBLIC_TRAIN_SETS if name in have for it in load_set(name, root, "train")]
+    return Extra.from_public(items, weight)
+
+
+def judol_label_extra(texts: Sequence[str], y: np.ndarray, weight: float) -> Extra:
+    """Gambling promotions teach the label model that a promotion is no complaint, question or
+    negative (so a citizen's complaint that names a site stands out from a promo); the other
+    comments settle nothing for it (many are insults, some complaints)."""
+    spam_rows = [t for t, lab in zip(texts, y) if int(lab)]
+    yy = np.zeros((len(spam_rows), len(LABELS)), dtype=np.int64)
+    w = np.full(yy.shape, weight, dtype=np.float32)
+    w[:, SPAM] = 0.0  # the spam model speaks for spam
+    return Extra(spam_rows, yy, w)
+
+
+def sample_extra(extra: Extra | None, rows: int | None, seed: int) -> Extra | None:
+    """A seeded sample of the extra rows (all of them for rows=None)."""
+    if extra is None or rows is None or len(extra.texts) <= rows:
+        return extra
+    pick = np.sort(np.random.default_rng(seed).permutation(len(extra.texts))[:rows])
+    return Extra([extra.texts[i] for i in pick], extra.y[pick], extra.weights[pick])
+
+
 def spam_training_set(records: Sequence[Record], judol_texts: Sequence[str], judol_y: np.ndarray,
-                      our_weight: float) -> tuple[list[str], np.ndarray, np.ndarray]:
+                      our_weight: float, public: Extra | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Our records (weighted), the judol comments, and real rows whose source says "not spam"."""
     texts = [r.text for r in records] + list(judol_texts)
-    y = np.concatenate([label_matrix(records)[:, SPAM], np.asarray(judol_y, dtype=np.int64)]).reshape(-1, 1)
+    y = np.concatenate([label_matrix(records)[:, SPAM], np.asarray(judol_y, dtype=np.int64)])
     w = np.concatenate([np.full(len(records), our_weight), np.ones(len(judol_texts))])
-    return texts, y, w
+    if public is not None and public.texts:
+        settled = public.weights[:, SPAM] > 0
+        texts += [t for t, keep in zip(public.texts, settled) if keep]
+        y = np.concatenate([y, public.y[settled, SPAM]])
+        w = np.concatenate([w, np.ones(int(settled.sum()))])
+    return texts, y.reshape(-1, 1), w
 
 
 # ---------------------------------------------------------------- unit models
@@ -252,6 +316,12 @@ class TrainOptions:
     # None: the whole train split (11,000 rows). 2,000 rows measured SmSA test `negative` F1 0.79,
     # all of them 0.88, at held-out macro-F1 0.955 and 0.948 (see the model card).
     sentiment_rows: int | None = None
+    # Real rows (shared/data/public training parts) for the label and spam models; 0: not used.
+    public_weight: float = 1.0
+    # Gambling promotions as "no complaint/question/negative" rows for the label models.
+    judol_label_weight: float = 1.0
+    # Rows of the real data the transformer sees at most (it trains ~10 rows/s on 2 cores).
+    transformer_extra_rows: int | None = 8000
 
 
 def _save_joblib(obj: Any, path: Path) -> None:
@@ -286,6 +356,65 @@ def _outrank_search(rules: Mapping[str, AccountRules], records: Sequence[Record]
         table[str(level)] = unit_accuracy(Router(rules, outrank_at=level), records, probs)
     best = max(OUTRANK_GRID, key=lambda lv: (table[str(lv)], lv))  # ties: the more cautious level
     return (best if table[str(best)] > table["never"] else None), table
+
+
+FLOOR_GRID = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def _floor_search(rules: Mapping[str, AccountRules], records: Sequence[Record],
+                  probs: Sequence[Mapping[str, float] | None], outrank_at: float | None,
+                  ) -> tuple[float | None, dict[str, float]]:
+    """The unit-model probability below which a ticket with no keyword goes to the default unit,
+    on held-out records; ties go to the lower floor (trust the model unless it pays not to)."""
+    table = {str(f): unit_accuracy(Router(rules, outrank_at=outrank_at, floor=f or None), records, probs)
+             for f in FLOOR_GRID}
+    best = max(FLOOR_GRID, key=lambda f: (table[str(f)], -f))
+    return (best or None), table
+
+
+HIDE_PRECISION = 0.99
+HIDE_GRID = np.round(np.arange(0.5, 0.996, 0.005), 3)
+
+
+def _hide_search(spam_p: np.ndarray, y: np.ndarray, other: np.ndarray) -> tuple[float | None, dict[str, Any]]:
+    """The lowest spam probability at which hiding spam-only messages reaches HIDE_PRECISION
+    on held-out data (its precision, recall and false hides there in the table); None if none does.
+    `other`: rows where another label would win, which are never hidden."""
+    hide_ok = ~other
+    for t in HIDE_GRID:
+        picked = (spam_p >= t) & hide_ok
+        n = int(picked.sum())
+        if n == 0:
+            break
+        tp = int((picked & (y == 1)).sum())
+        if tp / n >= HIDE_PRECISION:
+            return float(t), {"at": float(t), "precision": round(tp / n, 4), "hidden": n, "false_hides": n - tp,
+                              "recall": round(tp / max(1, int(y.sum())), 4), "n": len(y)}
+    return None, {"at": None, "n": len(y)}
+
+
+def _choose_hide_level(spam_fit: Any, ngram_fit: Any, ngram_th: Mapping[str, float], held_texts: list[str],
+                       held_spam: np.ndarray, judol_val: list[str], judol_val_y: np.ndarray,
+                       smsa: Path | None, public: Path | None) -> tuple[float | None, dict[str, Any]]:
+    """Held-out text for the hide level: our held-out records, the judol validation share, and
+    real text no model trained on (SmSA's and EmoT's validation splits, all not spam)."""
+    texts = list(held_texts) + list(judol_val)
+    y = np.concatenate([np.asarray(held_spam), np.asarray(judol_val_y)])
+    real: list[str] = []
+    if smsa is not None:
+        real += load_smsa(Path(smsa), "valid")[0]
+    if public is not None:
+        from classifiers.public_sets import available, load_set
+
+        if "emot" in available(Path(public)):
+            real += [it.text for it in load_set("emot", Path(public), "valid")]
+    texts += real
+    y = np.concatenate([y, np.zeros(len(real), dtype=np.int64)])
+    if not texts:
+        return None, {}
+    spam_p = np.asarray(spam_fit.spam_proba(texts), dtype=np.float64)
+    other = other_evidence(ngram_fit.predict_proba(texts), ngram_th)
+    return _hide_search(spam_p, y, other)
 
 
 def _decide_matrix(probs: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
@@ -351,7 +480,7 @@ def _ensemble_search(ng: np.ndarray, tf: np.ndarray, y: np.ndarray) -> tuple[flo
 
 def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, AccountRules],
               judol: Path | None = None, smsa: Path | None = None, eval_records: Sequence[Record] | None = None,
-              options: TrainOptions | None = None, base_dir: Path | None = None,
+              public: Path | None = None, options: TrainOptions | None = None, base_dir: Path | None = None,
               progress: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, tune, save and measure; returns the report written into the model card."""
     opt = options or TrainOptions()
@@ -366,12 +495,31 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     progress(f"{len(records)} training records: {len(fit)} to fit, {len(held)} held out")
 
     # 2. n-gram labels: out-of-fold thresholds, and a fit-part model for the ensemble
-    extra = None
+    if judol is not None:
+        j_tr, j_try, j_te, j_tey = load_judol(judol, opt.seed)
+    else:
+        j_tr, j_try, j_te, j_tey = [], np.zeros(0, dtype=np.int64), [], np.zeros(0, dtype=np.int64)
+    extras: list[Extra] = []
     if smsa is not None and opt.sentiment_weight > 0:
-        extra = load_sentiment_extra(Path(smsa), opt.sentiment_rows, opt.sentiment_weight, opt.seed)
-        report["sentiment_extra"] = {"rows": len(extra.texts), "negative": int(extra.y[:, NEG].sum()),
+        sentiment = load_sentiment_extra(Path(smsa), opt.sentiment_rows, opt.sentiment_weight, opt.seed)
+        extras.append(sentiment)
+        report["sentiment_extra"] = {"rows": len(sentiment.texts), "negative": int(sentiment.y[:, NEG].sum()),
                                      "weight": opt.sentiment_weight}
-        progress(f"SmSA train: {len(extra.texts)} rows as weak negative data (weight {opt.sentiment_weight})")
+        progress(f"SmSA train: {len(sentiment.texts)} rows as weak negative data (weight {opt.sentiment_weight})")
+    public_extra = None
+    if public is not None and opt.public_weight > 0:
+        public_extra = load_public_extra(Path(public), opt.public_weight)
+        extras.append(public_extra)
+        report["public_extra"] = {"rows": len(public_extra.texts), "sets": list(PUBLIC_TRAIN_SETS),
+                                  "weight": opt.public_weight}
+        progress(f"real sets' training parts: {len(public_extra.texts)} rows (weight {opt.public_weight})")
+    if j_tr and opt.judol_label_weight > 0:
+        promos = judol_label_extra(j_tr, j_try, opt.judol_label_weight)
+        extras.append(promos)
+        report["judol_label_extra"] = {"rows": len(promos.texts), "weight": opt.judol_label_weight}
+    extra = None
+    for part in extras:
+        extra = part if extra is None else extra + part
     oof = oof_probs(lambda: NgramLabelModel(seed=opt.seed), texts, y, opt.folds, opt.seed, extra)
     ngram_th = tune_thresholds(oof, y)
     report["ngram_oof_macro_f1"] = macro_f1(oof, y, ngram_th)
@@ -380,18 +528,20 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     ng_held = ngram_fit.predict_proba([r.text for r in held])
 
     # 3. spam
-    if judol is not None:
-        j_tr, j_try, j_te, j_tey = load_judol(judol, opt.seed)
-    else:
-        j_tr, j_try, j_te, j_tey = [], np.zeros(0, dtype=np.int64), [], np.zeros(0, dtype=np.int64)
-    s_texts, s_y, s_w = spam_training_set(fit, j_tr, j_try, opt.our_spam_weight)
+    # a share of the judol training part is held out with our held-out records, to choose the
+    # level at which spam may be hidden; the final spam model trains on all of it
+    j_val = np.random.default_rng(opt.seed).permutation(len(j_tr))[: int(len(j_tr) * opt.holdout)]
+    j_val_set = set(j_val.tolist())
+    j_fit_t = [t for i, t in enumerate(j_tr) if i not in j_val_set]
+    j_fit_y = np.array([y_ for i, y_ in enumerate(j_try) if i not in j_val_set], dtype=np.int64)
+    s_texts, s_y, s_w = spam_training_set(fit, j_fit_t, j_fit_y, opt.our_spam_weight, public_extra)
     spam_fit = NgramSpamModel(seed=opt.seed).fit(s_texts, s_y, sample_weight=s_w)
     spam_held = spam_fit.spam_proba([r.text for r in held])
     fp_fast = int(((spam_held >= opt.spam_fast) & (y_held[:, SPAM] == 0)).sum())
     report["spam_held_out"] = {"f1_at_0.5": f1_score(y_held[:, SPAM], (spam_held >= 0.5).astype(int)),
                                "false_positives_at_fast_path": fp_fast}
     progress(f"spam model (fit part + judol train): held-out spam F1 {report['spam_held_out']['f1_at_0.5']:.3f}")
-    s_texts, s_y, s_w = spam_training_set(records, j_tr, j_try, opt.our_spam_weight)
+    s_texts, s_y, s_w = spam_training_set(records, j_tr, j_try, opt.our_spam_weight, public_extra)
     spam_model = NgramSpamModel(seed=opt.seed).fit(s_texts, s_y, sample_weight=s_w)
     if j_te:
         jp = spam_model.spam_proba(j_te)
@@ -403,6 +553,10 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     # spam column of the label thresholds: from the spam model's held-out scores
     oof_spam_thr = tune_thresholds(np.column_stack([spam_held] * len(LABELS)), np.column_stack([y_held[:, SPAM]] * len(LABELS)))["spam"]
     ngram_th = dict(ngram_th, spam=oof_spam_thr)
+    hide_at, report["spam_hide"] = _choose_hide_level(
+        spam_fit, ngram_fit, ngram_th, [r.text for r in held], y_held[:, SPAM],
+        [j_tr[i] for i in j_val], j_try[j_val] if len(j_val) else np.zeros(0, dtype=np.int64), smsa, public)
+    progress(f"spam may be hidden from probability {hide_at}: {report['spam_hide']}")
 
     # 4. transformer
     tf_held = emb_held = None
@@ -418,7 +572,8 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         base = base_dir or base_model_dir()
         progress(f"fine-tuning the transformer on {len(fit)} records ({opt.epochs} epochs)")
         fit_routable = {id(r) for r in routable(fit)}
-        tf_texts, tf_y, tf_w = with_extra([r.text for r in fit], label_matrix(fit), extra)
+        tf_texts, tf_y, tf_w = with_extra([r.text for r in fit], label_matrix(fit),
+                                          sample_extra(extra, opt.transformer_extra_rows, opt.seed))
         stats = train_transformer(tf_texts, tf_y, out_dir / "transformer.new",
                                   base_dir=base, seed=opt.seed, epochs=opt.epochs,
                                   unit_targets=[r.unit if id(r) in fit_routable else None for r in fit]
@@ -508,6 +663,9 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     outrank_at, outrank_table = _outrank_search(rules, held_route, held_unit_probs[unit_choice_default])
     report["unit_outrank"] = {"chosen": outrank_at, "table": outrank_table}
     progress(f"higher-priority unit outranks a keyword at model probability {outrank_at} ({outrank_table})")
+    unit_floor, floor_table = _floor_search(rules, held_route, held_unit_probs[unit_choice_default], outrank_at)
+    report["unit_floor"] = {"chosen": unit_floor, "table": floor_table}
+    progress(f"below unit-model probability {unit_floor} a ticket goes to the default unit ({floor_table})")
 
     # final n-gram models on all records
     ngram_labels = fit_labels(NgramLabelModel(seed=opt.seed), texts, y, extra)
@@ -555,6 +713,8 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         shutil.rmtree(out_dir / "transformer", ignore_errors=True)
     for backend in backends.values():
         backend["unit_outrank_at"] = outrank_at
+        backend["unit_floor"] = unit_floor
+        backend["spam_hide_at"] = hide_at
     config = {"format": FORMAT, "default_backend": default_name, "backends": backends,
               "seed": opt.seed, "labels": list(LABELS), "trained_on": report["n_train"]}
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

@@ -695,6 +695,13 @@ class TransformerScorer:
         return cls(model, tok, head, unit_head, meta, quantized=quantize,
                    load_seconds=time.perf_counter() - t0)
 
+    def quantized_copy(self) -> "TransformerScorer":
+        """The same scorer with int8 Linear layers (in place: this scorer must not be used again)."""
+        if self.quantized:
+            return self
+        return TransformerScorer(quantize_linear_int8(self._model), self._tok, self._head, self._unit_head,
+                                 self.meta, quantized=True, load_seconds=self.load_seconds)
+
     # -- public API
     def label_probs(self, texts: Sequence[str]) -> np.ndarray:
         """(n, 4) calibrated probabilities, columns in classifiers.base.LABELS order."""
