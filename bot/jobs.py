@@ -196,6 +196,6 @@ def prediction_json(prediction: Prediction) -> dict[str, object]:
         "unit": prediction.unit,
         "unit_source": prediction.unit_source,
         "lang": prediction.lang,
-        "spam_flag": prediction.spam_flag,
-        "may_hide": prediction.may_hide,
+        "spam_flag": bool(prediction.spam_flag),  # a classifier may hand numpy booleans, which JSON refuses
+        "may_hide": bool(prediction.may_hide),
     }
