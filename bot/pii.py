@@ -3,29 +3,51 @@
 Pure: text in, spans or masked text out. What is found:
 
 - ``nik``   16-digit population number, also grouped ("3276 0101 0101 0001",
-            "32.76.01.010101.0001"); masked as "3276********0001".
+            "32.76.01.010101.0001", "3276/0101/0101/0001"); masked as
+            "3276********0001". Without a word such as NIK or KTP before it, a
+            16-digit number must have a NIK's structure (province, birth date).
 - ``kk``    16-digit family-card number, told apart from a NIK only by the word
             before it (KK, kartu keluarga); masked like a NIK.
-- ``phone`` mobile numbers starting 08, 62 or +62, with spaces, dots or dashes;
-            masked keeping the first 4 and the last 2-3 digits ("0812*****890").
-- ``email`` masked keeping the first letter and the domain ("b***@gmail.com").
-- ``bank``  a 10-16 digit number right after a bank word (rek, rekening, norek,
-            BRI, BNI, BCA, Mandiri, ...) or followed by "a/n"; masked keeping the
-            last 4 digits ("******7890").
+- ``phone`` mobile numbers (08x, 62 8x, +62 8x, 0062 8x) and landlines (021...,
+            (0274) ..., +62 21 ...); masked keeping the first 4 and the last 2-3
+            digits ("0812*****890"). Also found inside wa.me and WhatsApp links.
+- ``email`` also written "nama at gmail dot com", "nama(at)gmail(dot)com",
+            "nama @ gmail.com"; masked keeping the first letter and the domain
+            ("b***@gmail.com").
+- ``bank``  a 10-16 digit number near a bank word (rek, rekening, norek, any
+            "bank ...", BRI, BNI, BCA, BSI, BJB, SeaBank, ...) before it, or a bank
+            word or "a/n", "a.n." right after it; masked keeping the last 4
+            digits ("******7890").
+- ``bpjs``  13-digit KIS/BPJS card number (starts 000, or follows a word such as
+            BPJS, KIS, JKN); masked like an account.
+- ``npwp``  15-digit tax number, after the word NPWP or written 12.345.678.9-012.345;
+            masked like an account.
 
-Left alone on purpose: amounts (Rp1.750.000, 200rb), dates, years, short
-numbers, order or tracking numbers glued to letters (INV-..., TRX123...), URLs
-and @mentions. When in doubt between two kinds, a number is still masked: the
-kinds only decide how.
+How people write numbers varies, so the text is first normalised: every kind of
+decimal digit (fullwidth, Arabic-Indic, ...) becomes 0-9, zero-width characters
+are dropped, fullwidth letters and signs and every dash become their ASCII
+forms. Detection runs on the normalised text; an offset map points each span
+back at the original. Digit groups are joined across the separators people use
+(space, dot, dash, brackets, slash, comma, underscore, tab, a line break); a
+number may also be glued to a word that names it ("nik3201...", "wa0812...").
+
+Left alone on purpose: amounts (Rp1.750.000, 200rb), dates, years and lists of
+them, short numbers, toll-free and premium numbers (0800..., 0809...), post and
+RT/RW numbers, order or tracking numbers glued to other letters (INV-...,
+TRX123...), URLs other than a phone number inside them, hashtags and
+@mentions. When in doubt between two kinds, a number is still masked: the kinds
+only decide how.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 from typing import NamedTuple
 
-NIK, KK, PHONE, EMAIL, BANK = "nik", "kk", "phone", "email", "bank"
-KINDS: tuple[str, ...] = (NIK, KK, PHONE, EMAIL, BANK)
+NIK, KK, PHONE, EMAIL, BANK, BPJS, NPWP = "nik", "kk", "phone", "email", "bank", "bpjs", "npwp"
+KINDS: tuple[str, ...] = (NIK, KK, PHONE, EMAIL, BANK, BPJS, NPWP)
 
 
 class PiiSpan(NamedTuple):
@@ -36,41 +58,135 @@ class PiiSpan(NamedTuple):
     end: int
 
 
-_EMAIL = re.compile(r"(?<![\w.%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b")
-_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
-_MONEY = re.compile(r"\b(?:Rp|IDR)\.?\s*\d[\d.,]*(?:\s*(?:rb|ribu|jt|juta|k)\b)?", re.IGNORECASE)
-# A run of digit groups joined by one separator. Possessive quantifiers (3.11+)
-# stop the engine from retrying a shorter run when the lookahead fails.
-_SEP = " .\\-\u00a0"
-_RUN = re.compile(
-    rf"(?<![\w@#/])(?<![A-Za-z0-9_][\-/#])(?<!\d[{_SEP}])"
-    rf"\d++(?:[{_SEP}]\d++)*+"
-    r"(?![\w@/])(?![\-/#][A-Za-z_])"
-)
-_GROUP = re.compile(r"\d+")
-_THOUSANDS = re.compile(r"^\d{1,3}(?:\.\d{3})+$")
+# -- normalisation ------------------------------------------------------------------
 
+_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
+_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\ufe63\uff0d")
+_LINE_BREAKS = frozenset("\u0085\u2028\u2029")
+
+
+@lru_cache(maxsize=4096)
+def _fold(char: str) -> str:
+    """The ASCII form of one character when it has an obvious one, "" for an invisible one."""
+    if char in _INVISIBLE:
+        return ""
+    if char in _DASHES:
+        return "-"
+    if char in _LINE_BREAKS:
+        return "\n"
+    digit = unicodedata.decimal(char, None)
+    if digit is not None:
+        return str(digit)
+    if char.isspace():
+        return " "
+    folded = unicodedata.normalize("NFKC", char)
+    return folded if len(folded) == 1 and folded.isascii() else char
+
+
+def normalise(text: str) -> tuple[str, list[int]]:
+    """text with digits, dashes, spaces and fullwidth forms folded to ASCII and
+    invisible characters dropped, and for each character of the result the index
+    of the character of text it came from."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, char in enumerate(text):
+        folded = char if char.isascii() else _fold(char)
+        if folded:
+            out.append(folded)
+            where.append(i)
+    return "".join(out), where
+
+
+# -- patterns -----------------------------------------------------------------------
+
+def _words(pattern: str) -> re.Pattern[str]:
+    """A case-insensitive pattern that matches only whole words; digits may touch it ("nik3201")."""
+    return re.compile(rf"(?<![A-Za-z])(?:{pattern})(?![A-Za-z])", re.IGNORECASE)
+
+
+_BANK_NAMES = (
+    r"bri|bni|bca|bsi|btn|bjb|btpn|mandiri|cimb|niaga|danamon|permata|muamalat|ocbc|maybank|panin|bukopin"
+    r"|jenius|seabank|blu|bpd|brimo|livin"
+)
+_KK_WORDS = r"(?:no\.?\s*|nomor\s+)?n?kk|kartu\s+keluarga"
+_NIK_WORDS = r"(?:no\.?\s*|nomor\s+)?(?:nik|e-?ktp|ktp)|nomor\s+induk(?:\s+kependudukan)?"
+_BANK_WORDS = (
+    rf"(?:no\.?\s*)?rek(?:ening)?|norek|bank|{_BANK_NAMES}|a\s?[/.]\s?n\.?|an\.|atas\s+nama|virtual\s+account|va"
+)
+_BPJS_WORDS = r"bpjs(?:\s+kesehatan)?|kis|jkn|kartu\s+indonesia\s+sehat|no(?:mor|\.)?\s*(?:kartu|peserta)"
+_PHONE_WORDS = (
+    r"(?:no\.?\s*|nomor\s+)?(?:hp|wa|whatsapp|telp?|telepon|tlp|ponsel|handphone)|hubungi|kontak|sms|call"
+)
 _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (KK, re.compile(r"\b(?:no\.?\s*|nomor\s+)?(?:kk|nkk)\b|kartu\s+keluarga", re.IGNORECASE)),
-    (NIK, re.compile(r"\bnik\b|\be-?ktp\b|\bktp\b|nomor\s+induk", re.IGNORECASE)),
-    (BANK, re.compile(
-        r"\b(?:no\.?\s*)?rek(?:ening)?\b|\bnorek\b|\b(?:bri|bni|bca|bsi|btn|mandiri|cimb|danamon|permata)\b"
-        r"|\ba/n\b|atas\s+nama|virtual\s+account",
-        re.IGNORECASE,
-    )),
-    (PHONE, re.compile(r"\b(?:hp|no\.?\s*hp|wa|whatsapp|telp|telepon|tlp|ponsel)\b", re.IGNORECASE)),
+    (KK, _words(_KK_WORDS)),
+    (NIK, _words(_NIK_WORDS)),
+    (BPJS, _words(_BPJS_WORDS)),
+    (NPWP, _words(r"(?:no\.?\s*|nomor\s+)?npwp")),
+    (BANK, _words(_BANK_WORDS)),
+    (PHONE, _words(_PHONE_WORDS)),
 )
-_AFTER_BANK = re.compile(r"^\W{0,3}(?:a/n|atas\s+nama)\b", re.IGNORECASE)
-_LOOKBACK = 40
+# Words a number may be glued to: "nik3201...", "wa0812...", "BCA1234567890".
+_GLUE = re.compile(
+    rf"(?:no|nmr|nomor)?(?:nik|ektp|ktp|n?kk|hp|wa|whatsapp|telp?|tlp|rek|rekening|bpjs|kis|jkn|npwp)"
+    rf"|no|nmr|nomor|norek|bank|{_BANK_NAMES}",
+    re.IGNORECASE,
+)
+_BANK_AFTER = re.compile(
+    rf"^[\s:,.()\[\]\-]{{0,4}}(?:(?:di|ke|pada|bank)\s+)?(?:{_BANK_WORDS})(?![A-Za-z])", re.IGNORECASE)
+_LOOKBACK = 100
 
+_LOCAL = r"[A-Za-z0-9](?:[A-Za-z0-9._%+\-]*[A-Za-z0-9_%+\-])?"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+_OPEN, _CLOSE = r"[(\[{<]", r"[)\]}>]"
+_AT = rf"(?P<at>\s*@\s*|\s*{_OPEN}\s*at\s*{_CLOSE}\s*|\s+at\s+)"
+_DOT = rf"(?:\.|\s*{_OPEN}\s*(?:dot|titik)\s*{_CLOSE}\s*|\s+(?:dot|titik)\s+)"
+_EMAIL = re.compile(
+    rf"(?<![\w.%+\-@])(?P<local>{_LOCAL}){_AT}(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}(?P<tld>[A-Za-z]{{2,}}))"
+    r"(?![\w\-])",
+    re.IGNORECASE,
+)
+_DOT_WORD = re.compile(rf"{_DOT}", re.IGNORECASE)
+_MAIL_PROVIDERS = frozenset(
+    "gmail googlemail yahoo ymail rocketmail hotmail outlook live msn icloud me aol proton protonmail "
+    "mail zoho gmx yandex".split())
+_COMMON_TLDS = frozenset("com net org id co info biz io me edu gov xyz online site".split())
+_ID_SECOND_LEVEL = re.compile(r"\.(?:co|go|ac|sch|or|net|web|my|biz|mil|desa|ponpes)\.id$", re.IGNORECASE)
+
+_URL = re.compile(r"\b(?:https?://|www\.)\S+|\b(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}/\S*", re.IGNORECASE)
+_PHONE_IN_URL = re.compile(r"(?<![0-9])(?:\+?62|0062|0)8[1-9][0-9]{7,10}(?![0-9])")
+_MONEY = re.compile(r"\b(?:Rp|IDR)\.?\s*[0-9][0-9.,]*(?:\s*(?:rb|ribu|jt|juta|k)\b)?", re.IGNORECASE)
+
+_GROUP = re.compile(r"[0-9]+")
+# Between two digit groups of one number: a tight separator, or a loose one
+# that people also use (slash, comma, underscore, two spaces, a tab, a line).
+_TIGHT = re.compile(r"[ .\-]|\)[ \-]?|[ \-]?\(|\) ?\(")
+_LOOSE = re.compile(r"[ \t]*[/,_|:;\-][ \t]*|[ \t]{2,4}|\t|[ \t]*\r?\n[ \t]*")
+_NPWP_FORMAT = re.compile(r"^[0-9]{2}\.[0-9]{3}\.[0-9]{3}\.[0-9]-[0-9]{3}\.[0-9]{3}$")
+_TOLL_FREE = re.compile(r"^080[0-9][0-9]{6,7}$")
+_MOBILE_START = re.compile(r"(?:0|62|0062)8[1-9]")
+_AMOUNT = r"[0-9]{1,3}(?:[.,][0-9]{3})+"
+_THOUSANDS = re.compile(rf"^{_AMOUNT}(?:\s*[-/]\s*{_AMOUNT})*$")  # 1.750.000, 300.000-600.000
+
+_PROVINCES = frozenset(
+    "11 12 13 14 15 16 17 18 19 21 31 32 33 34 35 36 51 52 53 61 62 63 64 65 71 72 73 74 75 76 81 82 "
+    "91 92 93 94 95 96".split())
+
+
+class _Group(NamedTuple):
+    start: int  # in the normalised text
+    end: int
+    digits: str
+    sep: str  # what separates it from the group before in its chain ("" for the first)
+
+
+# -- public -------------------------------------------------------------------------
 
 def find_pii(text: str) -> list[PiiSpan]:
-    """Every piece of personal data in text, in order, without overlaps."""
-    spans = [PiiSpan(EMAIL, m.start(), m.end()) for m in _EMAIL.finditer(text)]
-    blanked = _blank(text, [*spans, *_spans(_URL, text), *_spans(_MONEY, text)])
-    for run in _RUN.finditer(blanked):
-        spans.extend(_numbers_in_run(text, run))
-    return sorted(spans, key=lambda s: s.start)
+    """Every piece of personal data in text, in order, without overlaps; the spans
+    point at text itself (not at its normalised form)."""
+    norm, where = normalise(text)
+    spans = _find(norm)
+    return [PiiSpan(s.kind, where[s.start], where[s.end - 1] + 1) for s in spans]
 
 
 def has_pii(text: str) -> bool:
@@ -79,12 +195,14 @@ def has_pii(text: str) -> bool:
 
 def mask_pii(text: str) -> str:
     """text with every piece of personal data masked; everything else unchanged."""
+    norm, where = normalise(text)
     out: list[str] = []
     last = 0
-    for span in find_pii(text):
-        out.append(text[last:span.start])
-        out.append(mask_value(span.kind, text[span.start:span.end]))
-        last = span.end
+    for span in _find(norm):
+        start, end = where[span.start], where[span.end - 1] + 1
+        out.append(text[last:start])
+        out.append(mask_value(span.kind, norm[span.start:span.end]))
+        last = end
     out.append(text[last:])
     return "".join(out)
 
@@ -92,9 +210,14 @@ def mask_pii(text: str) -> str:
 def mask_value(kind: str, value: str) -> str:
     """The masked form of one value of the given kind."""
     if kind == EMAIL:
-        local, _, domain = value.partition("@")
-        return f"{local[0]}***@{domain}"
-    digits = re.sub(r"\D", "", value)
+        value = normalise(value)[0]
+        m = _EMAIL.fullmatch(value.strip())
+        if m is None:
+            local, _, domain = value.partition("@")
+        else:
+            local, domain = m["local"], _DOT_WORD.sub(".", m["domain"])
+        return f"{local[:1]}***@{domain.strip()}"
+    digits = re.sub(r"[^0-9]", "", normalise(value)[0])
     if kind in (NIK, KK):
         return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
     if kind == PHONE:
@@ -104,8 +227,36 @@ def mask_value(kind: str, value: str) -> str:
     return "*" * (len(digits) - 4) + digits[-4:]
 
 
-def _spans(pattern: re.Pattern[str], text: str) -> list[PiiSpan]:
-    return [PiiSpan("", m.start(), m.end()) for m in pattern.finditer(text)]
+# -- finding ------------------------------------------------------------------------
+
+def _find(norm: str) -> list[PiiSpan]:
+    spans = _emails(norm)
+    blanked = _blank(norm, spans)
+    urls = list(_URL.finditer(blanked))
+    for url in urls:
+        spans += [PiiSpan(PHONE, url.start() + m.start(), url.start() + m.end())
+                  for m in _PHONE_IN_URL.finditer(url.group())]
+    blanked = _blank(blanked, [PiiSpan("", m.start(), m.end()) for m in [*urls, *_MONEY.finditer(blanked)]])
+    for chain in _chains(blanked):
+        spans += _numbers_in_chain(blanked, chain)
+    return sorted(spans, key=lambda s: s.start)
+
+
+def _emails(norm: str) -> list[PiiSpan]:
+    return [PiiSpan(EMAIL, m.start(), m.end()) for m in _EMAIL.finditer(norm) if _plausible_email(m)]
+
+
+def _plausible_email(m: re.Match[str]) -> bool:
+    """"budi@gmail.com" always; the written-out forms ("budi at gmail dot com") and a
+    space only before the @ (which is how an @mention looks) need a mail provider or
+    a common top-level domain."""
+    at, domain = m["at"], _DOT_WORD.sub(".", m["domain"]).lower()
+    if at == "@" or (at.strip() == "@" and at.startswith(" ") and at.endswith(" ")):
+        return True
+    provider = domain.split(".")[0] in _MAIL_PROVIDERS
+    if at.strip() == "@" and not at.endswith(" "):  # "kasih @kemensos.ri" is a mention
+        return provider or bool(_ID_SECOND_LEVEL.search(domain))
+    return provider or m["tld"].lower() in _COMMON_TLDS
 
 
 def _blank(text: str, spans: list[PiiSpan]) -> str:
@@ -116,88 +267,250 @@ def _blank(text: str, spans: list[PiiSpan]) -> str:
     return "".join(chars)
 
 
-def _numbers_in_run(text: str, run: re.Match[str]) -> list[PiiSpan]:
-    """Split one run of digit groups into numbers: at each group, take the longest
-    stretch of groups that makes a NIK/KK, a phone or a bank account."""
+def _chains(text: str) -> list[list[_Group]]:
+    """The digit groups of text, joined into chains by the separators between them;
+    a group glued to a word that does not name a number (TRX123, 200rb, @budi3276,
+    INV-3276) belongs to no chain."""
+    chains: list[list[_Group]] = []
+    prev: re.Match[str] | None = None
+    for m in _GROUP.finditer(text):
+        if not _free(text, m.start(), m.end()):
+            prev = None
+            continue
+        sep = text[prev.end():m.start()] if prev is not None else ""
+        if prev is not None and (_TIGHT.fullmatch(sep) or _LOOSE.fullmatch(sep)):
+            chains[-1].append(_Group(m.start(), m.end(), m.group(), sep))
+        else:
+            chains.append([_Group(m.start(), m.end(), m.group(), "")])
+        prev = m
+    return chains
+
+
+def _free(text: str, start: int, end: int) -> bool:
+    """Whether a digit group stands on its own, or is glued only to a word that names it."""
+    before = text[max(0, start - 30):start]
+    glued_word = re.search(r"([A-Za-z]+)([\-/#_]?)$", before)
+    if glued_word:
+        word_start = start - len(glued_word.group())
+        if word_start > 0 and text[word_start - 1] in "@#_":
+            return False
+        if not _GLUE.fullmatch(glued_word.group(1)):
+            return False
+    elif before.endswith("@"):
+        return False
+    elif before.endswith("#") and _context(text, start, start) is None:  # a hashtag, unless "NIK #3201..."
+        return False
+    after = text[end:end + 30]
+    glued_after = re.match(r"[\-/#_]?([A-Za-z]+)", after)
+    if glued_after and not _GLUE.fullmatch(glued_after.group(1)) and not re.match(r"a[/.]n", after, re.I):
+        return False
+    return not after.startswith("@")
+
+
+def _numbers_in_chain(text: str, chain: list[_Group]) -> list[PiiSpan]:
+    """Split one chain of digit groups into numbers. Dates and runs of years are set
+    aside first; then a NIK written in groups; then, at each group, the longest
+    stretch of groups that makes a number of some kind."""
     found: list[PiiSpan] = []
-    groups = list(_GROUP.finditer(run.group()))
-    near_bank = _context(text, run.start(), run.end()) == BANK
-    for stretch in [groups] if near_bank else _stretches(groups, run.group()):
-        i = 0
-        while i < len(stretch):
-            hit = _longest_number(text, run.start(), stretch, i)
-            if hit is None:
-                i += 1
-                continue
-            found.append(hit[0])
-            i = hit[1] + 1
+    near_bank = _context(text, chain[0].start, chain[-1].end) == BANK
+    for piece in _without_ordinary(chain):
+        for rest in _grouped_niks(text, piece, found):
+            for stretch in _stretches(rest, near_bank=near_bank):
+                i = 0
+                while i < len(stretch):
+                    hit = _longest_number(text, stretch, i)
+                    if hit is None:
+                        i += 1
+                        continue
+                    found.append(hit[0])
+                    i = hit[1] + 1
     return found
 
 
-def _stretches(groups: list[re.Match[str]], run: str) -> list[list[re.Match[str]]]:
-    """Cut a run where a space joins a group of fewer than 3 digits ("0812345678 2 kali"):
-    numbers written with spaces use groups of 3 or more (except "+62 812...").
-    Right after a bank word, account numbers are written freely and the run stays whole."""
-    out = [[groups[0]]]
-    for prev, cur in zip(groups, groups[1:]):
-        spaced = run[prev.end()] in " \u00a0"
-        country_code = prev.group() == "62" and cur.group().startswith("8")
-        if spaced and not country_code and min(len(prev.group()), len(cur.group())) < 3:
+def _is_year(group: _Group) -> bool:
+    return len(group.digits) == 4 and 1950 <= int(group.digits) <= 2049
+
+
+def _without_ordinary(chain: list[_Group]) -> list[list[_Group]]:
+    """The chain without its dates (27-11-2025, 2025/11/27, 27.11.2025), its amounts
+    (1.750.000, 300,000) and its runs of years (2020 2021 2022, at the start of the
+    chain or three or more long)."""
+    drop: set[int] = set()
+    k = 0
+    while k < len(chain):  # amounts: a maximal run joined by one "." or "," that reads 1.234.567
+        run = k + 1
+        while run < len(chain) and chain[run].sep in (".", ",") and chain[run].sep == chain[k + 1].sep:
+            run += 1
+        first, rest = chain[k].digits, chain[k + 1:run]
+        alone = k == 0 or chain[k].sep.strip() not in (".", ",", "-")  # not the end of 12.345.678.9-012.345
+        if rest and alone and len(first) <= 3 and not first.startswith("0") and all(len(g.digits) == 3 for g in rest):
+            drop.update(range(k, run))
+        k = run
+    for k in range(len(chain) - 2):
+        a, b, c = chain[k:k + 3]
+        same_sep = b.sep == c.sep and b.sep.strip() in ("-", "/", ".")
+        day_first = len(a.digits) <= 2 and len(b.digits) <= 2 and _is_year(c)
+        year_first = _is_year(a) and len(b.digits) <= 2 and len(c.digits) <= 2
+        if same_sep and (day_first or year_first):
+            drop.update((k, k + 1, k + 2))
+    k = 0
+    while k < len(chain):
+        run = k
+        while run < len(chain) and _is_year(chain[run]) and (run == k or int(chain[run].digits) > int(chain[run - 1].digits)):
+            run += 1
+        if run - k >= 3 or (run - k == 2 and k == 0):
+            drop.update(range(k, run))
+        k = max(run, k + 1)
+    return _pieces(chain, drop)
+
+
+def _pieces(chain: list[_Group], drop: set[int]) -> list[list[_Group]]:
+    out: list[list[_Group]] = [[]]
+    for k, group in enumerate(chain):
+        if k in drop:
+            out.append([])
+        else:
+            out[-1].append(group)
+    return [piece for piece in out if piece]
+
+
+def _grouped_niks(text: str, chain: list[_Group], found: list[PiiSpan]) -> list[list[_Group]]:
+    """Take out the NIKs written in groups of 2 or more digits, however spaced
+    ("32 76 01 010101 0001"): 16 digits with a NIK's structure, written one way.
+    Adds them to found and returns the pieces of the chain left."""
+    taken: set[int] = set()
+    i = 0
+    while i < len(chain):
+        digits, j = "", i
+        while j < len(chain) and len(digits) < 16 and len(chain[j].digits) >= 2:
+            digits += chain[j].digits
+            j += 1
+        groups = chain[i:j]
+        if j - i > 1 and len(digits) == 16 and _nik_shaped(digits) and _consistent(groups):
+            context = _context(text, groups[0].start, groups[-1].end)
+            found.append(PiiSpan(KK if context == KK else NIK, groups[0].start, groups[-1].end))
+            taken.update(range(i, j))
+            i = j
+        else:
+            i += 1
+    return _pieces(chain, taken)
+
+
+def _stretches(chain: list[_Group], *, near_bank: bool) -> list[list[_Group]]:
+    """Cut a chain where a space or a loose separator touches a group of fewer than 3
+    digits ("0812345678 2 kali", "27/11"): numbers written that way use groups
+    of 3 or more, except a country code and area code ("+62 812...", "+62 21 ...") and the
+    last two digits of a mobile number written in groups ("0812 3456 78").
+    Right after a bank word, account numbers are written freely: only a loose separator cuts."""
+    out = [[chain[0]]]
+    for cur in chain[1:]:
+        stretch = out[-1]
+        prev = stretch[-1]
+        tight = bool(_TIGHT.fullmatch(cur.sep))
+        spaced = " " in cur.sep or not tight
+        so_far = "".join(g.digits for g in stretch)
+        country = so_far in ("62", "0062") or (so_far[:2] == "62" and len(so_far) == 4 and len(prev.digits) == 2)
+        grouped = all(len(g.digits) >= 3 for g in stretch if g.digits not in ("62", "0062"))
+        phone_tail = len(stretch) >= 2 and len(cur.digits) == 2 and grouped and bool(_MOBILE_START.match(so_far))
+        free = near_bank and tight and len(prev.digits) >= 3
+        if spaced and not (country or phone_tail or free) and min(len(prev.digits), len(cur.digits)) < 3:
             out.append([cur])
         else:
-            out[-1].append(cur)
+            stretch.append(cur)
     return out
 
 
-def _longest_number(text: str, offset: int, groups: list[re.Match[str]], i: int) -> tuple[PiiSpan, int] | None:
+def _longest_number(text: str, groups: list[_Group], i: int) -> tuple[PiiSpan, int] | None:
     ends, digits = [], 0
     for j in range(i, len(groups)):  # a number has at most 16 digits: never look further
-        digits += len(groups[j].group())
+        digits += len(groups[j].digits)
         if digits > 16:
             break
         ends.append(j)
     for j in reversed(ends):
-        start, end = offset + groups[i].start(), offset + groups[j].end()
-        kind = _kind(text, start, end)
+        start, end = groups[i].start, groups[j].end
+        kind = _kind(text, groups[i:j + 1])
         if kind:
+            if start > 0 and text[start - 1] == "(" and ")" in text[start:end]:
+                start -= 1  # "(021) 5551234" is masked whole
             if kind == PHONE and start > 0 and text[start - 1] == "+":
                 start -= 1
             return PiiSpan(kind, start, end), j
     return None
 
 
-def _kind(text: str, start: int, end: int) -> str | None:
-    value = text[start:end]
-    digits = re.sub(r"\D", "", value)
-    if len(digits) < 10:  # shorter than any phone, account or NIK
+def _kind(text: str, groups: list[_Group]) -> str | None:
+    start, end = groups[0].start, groups[-1].end
+    digits = "".join(g.digits for g in groups)
+    if len(digits) < 9:  # shorter than any landline, phone, account, card or NIK
         return None
+    value = text[start:end]
     context = _context(text, start, end)
-    if len(digits) == 16 and context == KK:
-        return KK
-    if 10 <= len(digits) <= 16 and context == BANK and not _THOUSANDS.match(value):
+    plus = start > 0 and text[start - 1] == "+"
+    amount = bool(_THOUSANDS.match(value))
+    if _TOLL_FREE.match(digits):
+        return None  # 0800 (toll-free) and 0809 (premium) numbers belong to organisations
+    if len(digits) == 16 and context in (KK, NIK) and (len(groups) == 1 or _nik_shaped(digits)):
+        return context  # in groups, only with a NIK's structure: "NIK ... sejak 2020 2021 2022 2023" is years
+    if 10 <= len(digits) <= 16 and context == BANK and not amount:
         return BANK
-    if len(digits) == 16 and digits[0] != "0" and not _THOUSANDS.match(value):
-        return NIK
-    if _is_phone(digits, plus=start > 0 and text[start - 1] == "+"):
+    if len(digits) == 15 and (context == NPWP or _NPWP_FORMAT.match(value)):
+        return NPWP
+    if len(digits) == 13 and (context == BPJS or digits.startswith("000")):
+        return BPJS
+    if len(digits) == 16 and not amount and (_nik_shaped(digits) or (len(groups) == 1 and digits[0] != "0")):
+        return NIK  # a NIK's structure, or one block of 16 digits (a year list is not: "2020 2021 2022 2023")
+    if _is_mobile(digits, plus=plus, context=context):
+        return PHONE
+    if _is_landline(digits, plus=plus, context=context) and (_consistent(groups) or context == PHONE):
         return PHONE
     return None
 
 
-def _is_phone(digits: str, *, plus: bool) -> bool:
-    if digits.startswith("08") and not plus:
+def _consistent(groups: list[_Group]) -> bool:
+    """Written one way: tight separators only, or the same loose separator throughout."""
+    seps = [g.sep for g in groups[1:]]
+    return all(_TIGHT.fullmatch(s) for s in seps) or len(set(seps)) == 1
+
+
+def _nik_shaped(digits: str) -> bool:
+    """A NIK: province, regency, district, birth date (day + 40 for women), month, year, serial."""
+    day, month = int(digits[6:8]), int(digits[8:10])
+    return (digits[:2] in _PROVINCES and digits[2:4] != "00" and digits[4:6] != "00"
+            and (1 <= day <= 31 or 41 <= day <= 71) and 1 <= month <= 12 and digits[12:] != "0000")
+
+
+def _is_mobile(digits: str, *, plus: bool, context: str | None) -> bool:
+    """08x (not 0800/0809 toll-free and premium numbers), 62 8x, 0062 8x; a bare 8x after a phone word."""
+    if re.match(r"08[1-9]", digits) and not plus:
         return 10 <= len(digits) <= 13
-    return digits.startswith("628") and 11 <= len(digits) <= 14
+    if re.match(r"628[1-9]", digits):
+        return 11 <= len(digits) <= 14
+    if re.match(r"00628[1-9]", digits) and not plus:
+        return 13 <= len(digits) <= 16
+    return context == PHONE and bool(re.match(r"8[1-9]", digits)) and 9 <= len(digits) <= 12
+
+
+def _is_landline(digits: str, *, plus: bool, context: str | None) -> bool:
+    """0 + area code (2x-7x, 9x) + subscriber: 9-11 digits; with 62, after a + or a phone word."""
+    if re.match(r"0[2-79]", digits) and not plus:
+        return 9 <= len(digits) <= 11
+    if re.match(r"62[2-79]", digits) and (plus or context == PHONE):
+        return 10 <= len(digits) <= 12
+    if re.match(r"0062[2-79]", digits):
+        return 12 <= len(digits) <= 14
+    return False
 
 
 def _context(text: str, start: int, end: int) -> str | None:
-    """The kind named by the nearest keyword just before the number, or bank when
-    "a/n" follows it."""
+    """Bank when a bank word or "a/n" follows the number, else the kind named by the
+    nearest keyword before it."""
+    if _BANK_AFTER.match(text[end:end + 30]):
+        return BANK
     before = text[max(0, start - _LOOKBACK):start]
     best: tuple[int, str] | None = None
     for kind, pattern in _KEYWORDS:
         for m in pattern.finditer(before):
             if best is None or m.end() > best[0]:
                 best = (m.end(), kind)
-    if best is not None:
-        return best[1]
-    return BANK if _AFTER_BANK.match(text[end:end + 20]) else None
+    return best[1] if best is not None else None

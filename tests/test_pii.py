@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.pii import BANK, EMAIL, KK, NIK, PHONE, find_pii, has_pii, mask_pii
+from bot.pii import BANK, BPJS, EMAIL, KK, NIK, PHONE, find_pii, has_pii, mask_pii
 
 
 def kinds(text: str) -> list[str]:
@@ -138,3 +138,127 @@ def test_has_pii() -> None:
     assert has_pii("wa 081234567890")
     assert not has_pii("terima kasih kemensos 🙏")
     assert not has_pii("")
+
+
+# -- issue 13: the ways people write numbers that masking used to miss ------------------
+
+ZW = "\u200b"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("chat aja wa.me/6281234567890", "chat aja wa.me/6281******890"),
+        ("https://api.whatsapp.com/send?phone=6281234567890&text=halo",
+         "https://api.whatsapp.com/send?phone=6281******890&text=halo"),
+        ("hp ０８１２３４５６７８９０", "hp 0812*****890"),
+        ("hp ٠٨١٢٣٤٥٦٧٨٩٠", "hp 0812*****890"),
+        ("hp ۰۸۱۲-۳۴۵۶-۷۸۹۰", "hp 0812*****890"),
+        ("telp (0812) 3456-7890", "telp 0812*****890"),
+        ("hp 081234567890/081298765432", "hp 0812*****890/0812*****432"),
+        ("wa081234567890 ya", "wa0812*****890 ya"),
+        ("hp 0812\n3456\n7890", "hp 0812*****890"),
+        (f"hp 0812{ZW}3456{ZW}7890", "hp 0812*****890"),
+        ("nomor 0062 812 3456 7890", "nomor 0062********890"),
+        ("telp rumah (021) 5551234", "telp rumah 0215****34"),
+        ("kantor 0274-512345", "kantor 0274****45"),
+        ("+62 21 5551234", "+6221****234"),
+    ],
+)
+def test_phones_written_every_which_way(text: str, expected: str) -> None:
+    assert mask_pii(text) == expected
+    assert set(kinds(text)) == {PHONE}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "email saya budi.santoso at gmail dot com ya",
+        "budi.santoso(at)gmail(dot)com",
+        "budi.santoso[at]gmail.com",
+        "budi.santoso @ gmail.com",
+        "budi.santoso＠gmail.com",
+    ],
+)
+def test_emails_written_out(text: str) -> None:
+    masked = mask_pii(text)
+    assert "b***@gmail.com" in masked
+    assert "santoso" not in masked
+    assert kinds(text) == [EMAIL]
+
+
+def test_an_at_mention_is_not_an_email() -> None:
+    for text in ["terima kasih @kemensos.ri", "cc @budi.santoso dan @siti_aminah", "halo min @ kantor"]:
+        assert find_pii(text) == [], text
+
+
+NIK_WRITTEN = [
+    "NIK 3201/0101/0101/0001", "NIK 3201,0101,0101,0001", "NIK 3201_0101_0101_0001",
+    "NIK 3201\u20130101\u20130101\u20130001", "NIK 3201\t0101\t0101\t0001", "NIK 3201  0101  0101  0001",
+    "NIK 3201 - 0101 - 0101 - 0001", "NIK:\n3201\n0101\n0101\n0001", f"NIK 3201{ZW}0101{ZW}0101{ZW}0001",
+    "nik3201010101010001", "NIK #3201010101010001", "3201 0101 0101 0001", "32 01 01 010101 0001",
+]
+
+
+@pytest.mark.parametrize("text", NIK_WRITTEN)
+def test_niks_written_every_which_way(text: str) -> None:
+    masked = mask_pii(text)
+    assert "3201" in masked and "0001" in masked
+    assert "0101" not in masked
+    assert kinds(text) == [NIK]
+
+
+def test_two_niks_joined_by_a_slash() -> None:
+    assert mask_pii("NIK 3201010101010001/3201014105900002") == "NIK 3201********0001/3201********0002"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "transfer ke 1234567890 BCA",
+        "transfer ke 1234567890 (Bank Jago)",
+        "kirim ke 1234567890 a.n. Siti",
+        "rekening BRI saya yang dulu dipakai untuk pencairan BLT tahap sebelumnya nomornya 1234567890",
+        "Bank Jago 1234567890", "BJB 1234567890", "SeaBank 1234567890", "BSI 1234567890",
+        "Bank Rakyat Indonesia 1234567890", "BCA1234567890", "norek:1234567890",
+    ],
+)
+def test_bank_accounts_however_the_bank_is_named(text: str) -> None:
+    masked = mask_pii(text)
+    assert "******7890" in masked
+    assert "123456" not in masked
+    assert kinds(text) == [BANK]
+
+
+@pytest.mark.parametrize("text", ["no BPJS 0001234567890", "KIS saya 0001234567890", "kartu 0001 2345 67890"])
+def test_kis_bpjs_numbers(text: str) -> None:
+    assert "*********7890" in mask_pii(text)
+    assert kinds(text) == [BPJS]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tahun 2020 2021 2022 2023 tidak dapat",
+        "NIK saya terdaftar di DTKS sejak 2020 2021 2022 2023",
+        "call center 0800-1-234-567",
+        "bebas pulsa 0800 1 234 567 atau 08001234567",
+        "transfer ke BCA 0800-1-234-567 tidak bisa",
+        "rekening BRI saya terima 24-11-2024 12:30",
+        "a.n. Budi, bantuan 300.000 300.000 300.000",
+        "Jl. Melati No. 12 RT 003/005, Bandung 40115",
+        "RT.003/RW.005 Kel. Sukamaju",
+        "27/11/2025 - 05/12/2025 jam 08.00-16.00",
+        "cair 08-12-2025 10:30",
+        "harga 300.000-600.000 per paket",
+    ],
+)
+def test_ordinary_numbers_stay_readable(text: str) -> None:
+    assert mask_pii(text) == text
+
+
+def test_spans_point_at_the_original_text_around_invisible_and_wide_characters() -> None:
+    text = f"NIK ３２０１{ZW}０１０１０１０１０００１ ok"
+    (span,) = find_pii(text)
+    assert text[span.start:span.end] == f"３２０１{ZW}０１０１０１０１０００１"
+    assert mask_pii(text) == "NIK 3201********0001 ok"

@@ -1,0 +1,529 @@
+"""Benchmark: how often personal numbers written in the ways people write them stay
+readable after masking (leaks), and how often ordinary numbers get masked (false masks).
+
+Run: .venv/bin/python -m tests.bench.bench_pii [--per-family N] [--seed S] [--module PATH]
+
+`--module` loads another copy of pii.py (e.g. the one before a change, from
+`git show REV:bot/pii.py > /tmp/pii_old.py`) to compare. The families here are
+also what tests/test_pii_property.py draws from, through hypothesis.
+
+A leak: the masked text still holds the number's digits in order, once every
+non-digit is removed and every digit form (fullwidth, Arabic-Indic) is folded
+to 0-9 (for a phone, the digits after 0, 62 or 0062; for an e-mail, the name
+before the @). A false mask: an ordinary number (date, year, amount, toll-free
+number, post code, RT/RW) is no longer in the text as written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import random
+import re
+import sys
+import unicodedata
+from types import ModuleType
+from typing import Callable, NamedTuple
+
+
+class Case(NamedTuple):
+    text: str
+    secret: str  # personal: the digits (or e-mail name) that must not stay readable; ordinary: the text that must stay
+
+
+Family = Callable[[random.Random], Case]
+
+# -- building blocks ------------------------------------------------------------------
+
+_PROVINCES = ["11", "12", "13", "16", "18", "31", "32", "33", "34", "35", "36", "51", "52", "61", "64", "71",
+              "73", "81", "91", "94"]
+_MOBILE = ["0811", "0812", "0813", "0821", "0822", "0823", "0852", "0853", "0856", "0857", "0858", "0877",
+           "0878", "0881", "0882", "0895", "0896", "0898", "0899", "0838", "0831"]
+_AREAS = ["021", "022", "024", "031", "061", "0274", "0271", "0361", "0341", "0411", "0511", "0711", "0778"]
+_NAMES = ["budi", "siti", "agus", "dewi", "rina", "joko", "wulan", "andi", "yanti", "hendra", "nur", "eko"]
+_BANKS = ["BRI", "BNI", "BCA", "Mandiri", "BSI", "BTN", "Bank Jago", "BJB", "SeaBank", "Bank Rakyat Indonesia",
+          "Bank BJB", "Bank Syariah Indonesia", "CIMB Niaga", "Bank Danamon", "Bank Mega", "Bank DKI",
+          "Bank Muamalat", "Jenius", "Bank Kalbar", "Bank Nagari"]
+_OPENERS = ["", "Min, ", "Assalamualaikum admin, ", "Selamat siang Kemensos, ", "Mohon bantuannya kak. ",
+            "Pak/Bu, ", "Halo min 🙏 ", "Permisi, ", "Sudah 3 bulan bansos saya belum cair. ",
+            "PKH tahap 2 belum masuk. ", "Tolong dicek, "]
+_CLOSERS = ["", " terima kasih", " mohon dibantu 🙏", ". Terima kasih banyak min", " tolong segera ditindaklanjuti",
+            "\nHormat saya", " sudah lapor ke desa tapi belum ada kabar", " ya kak", "!!", " mksh"]
+_FULLWIDTH = {str(d): chr(0xFF10 + d) for d in range(10)} | {"-": "\uff0d", " ": "\u3000", "+": "\uff0b"}
+_ARABIC_INDIC = {str(d): chr(0x0660 + d) for d in range(10)}
+_PERSIAN = {str(d): chr(0x06F0 + d) for d in range(10)}
+_ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
+
+
+def digits_of(text: str) -> str:
+    """The digits of text in order, every digit form folded to 0-9."""
+    out = []
+    for char in text:
+        value = unicodedata.decimal(char, None)
+        if value is not None:
+            out.append(str(value))
+    return "".join(out)
+
+
+def sentence(rng: random.Random, body: str) -> str:
+    return rng.choice(_OPENERS) + body + rng.choice(_CLOSERS)
+
+
+def nik(rng: random.Random) -> str:
+    day = rng.randint(1, 28) + rng.choice([0, 40])
+    return (rng.choice(_PROVINCES) + f"{rng.randint(1, 79):02d}{rng.randint(1, 40):02d}{day:02d}"
+            f"{rng.randint(1, 12):02d}{rng.randint(0, 99):02d}{rng.randint(1, 999):04d}")
+
+
+def mobile(rng: random.Random) -> str:
+    return rng.choice(_MOBILE) + "".join(rng.choice("0123456789") for _ in range(rng.randint(6, 9)))
+
+
+def landline(rng: random.Random) -> str:
+    area = rng.choice(_AREAS)
+    return area + str(rng.randint(2, 9)) + "".join(rng.choice("0123456789") for _ in range(10 - len(area)))
+
+
+def account(rng: random.Random) -> str:
+    return str(rng.randint(1, 9)) + "".join(rng.choice("0123456789") for _ in range(rng.choice([9, 11, 12, 14, 15])))
+
+
+def bpjs(rng: random.Random) -> str:
+    return "000" + "".join(rng.choice("0123456789") for _ in range(10))
+
+
+def split(digits: str, sizes: list[int]) -> list[str]:
+    out, i = [], 0
+    for size in sizes:
+        out.append(digits[i:i + size])
+        i += size
+    if i < len(digits):
+        out[-1] += digits[i:]
+    return out
+
+
+def phone_groups(rng: random.Random, number: str) -> list[str]:
+    return split(number, [4, 4, 4] if len(number) >= 12 else rng.choice([[4, 4], [4, 3], [4, 4, 3]]))
+
+
+def nik_groups(rng: random.Random, number: str) -> list[str]:
+    return split(number, rng.choice([[4, 4, 4, 4], [6, 6, 4], [2, 2, 2, 6, 4], [4, 4, 4, 4]]))
+
+
+def significant(phone: str) -> str:
+    """The digits of a phone number after its 0, 62 or 0062."""
+    digits = digits_of(phone)
+    for prefix in ("0062", "62", "0"):
+        if digits.startswith(prefix):
+            return digits[len(prefix):]
+    return digits
+
+
+def translate(text: str, table: dict[str, str]) -> str:
+    return "".join(table.get(c, c) for c in text)
+
+
+# -- personal numbers -----------------------------------------------------------------
+
+def phone_plain(rng: random.Random) -> Case:
+    number = mobile(rng)
+    groups = phone_groups(rng, number)
+    written = rng.choice([number, "-".join(groups), " ".join(groups), ".".join(groups), "+62" + number[1:],
+                          "+62 " + " ".join(phone_groups(rng, number))[1:], "62" + number[1:]])
+    return Case(sentence(rng, rng.choice(["hp ", "WA saya ", "hubungi ", "no. telp ", ""]) + written),
+                significant(number))
+
+
+def nik_plain(rng: random.Random) -> Case:
+    number = nik(rng)
+    written = rng.choice([number, " ".join(nik_groups(rng, number)), "-".join(nik_groups(rng, number)),
+                          ".".join(split(number, [2, 2, 2, 6, 4]))])
+    return Case(sentence(rng, rng.choice(["NIK ", "nik saya ", "No KTP: ", "KK ", "no kk ", ""]) + written), number)
+
+
+def bank_plain(rng: random.Random) -> Case:
+    number = account(rng)
+    written = rng.choice([number, " ".join(split(number, [4, 4, 4, 4])), "-".join(split(number, [3, 3, 4, 6]))])
+    bank = rng.choice(_BANKS)
+    return Case(sentence(rng, rng.choice([f"rek {bank} ", f"no rekening {bank}: ", f"norek {bank} ", f"{bank} "])
+                         + written), number)
+
+
+def email_plain(rng: random.Random) -> Case:
+    local = rng.choice(_NAMES) + rng.choice(["", ".", "_"]) + rng.choice(_NAMES) + str(rng.randint(10, 99))
+    return Case(sentence(rng, rng.choice(["email ", "email saya: ", ""]) + local + "@" +
+                         rng.choice(["gmail.com", "yahoo.co.id", "kemensos.go.id", "ymail.com", "mail.ugm.ac.id"])),
+                local)
+
+
+def phone_wa_link(rng: random.Random) -> Case:
+    number = mobile(rng)
+    intl = "62" + number[1:]
+    link = rng.choice([f"wa.me/{intl}", f"https://wa.me/{intl}", f"https://wa.me/+{intl}?text=halo",
+                       f"https://api.whatsapp.com/send?phone={intl}", f"http://wa.me/{number}",
+                       f"api.whatsapp.com/send/?phone={intl}&text=Halo%20min"])
+    return Case(sentence(rng, rng.choice(["chat saya di ", "hubungi ", "", "WA: "]) + link), significant(number))
+
+
+def phone_fullwidth(rng: random.Random) -> Case:
+    number = mobile(rng)
+    written = rng.choice([number, "-".join(phone_groups(rng, number)), " ".join(phone_groups(rng, number))])
+    return Case(sentence(rng, rng.choice(["hp saya ", "no wa ", "hubungi ", ""]) + translate(written, _FULLWIDTH)),
+                significant(number))
+
+
+def phone_arabic_indic(rng: random.Random) -> Case:
+    number = mobile(rng)
+    written = rng.choice([number, "-".join(phone_groups(rng, number))])
+    table = rng.choice([_ARABIC_INDIC, _PERSIAN])
+    return Case(sentence(rng, rng.choice(["hp ", "nomor saya ", ""]) + translate(written, table)), significant(number))
+
+
+def phone_parens(rng: random.Random) -> Case:
+    number = mobile(rng)
+    head, *rest = phone_groups(rng, number)
+    written = f"({head}) " + rng.choice(["-", " ", ""]).join(rest)
+    if rng.random() < 0.3:
+        written = f"+62 ({head[1:]}) " + "-".join(rest)
+    return Case(sentence(rng, rng.choice(["telp ", "hubungi saya di ", "", "no: "]) + written), significant(number))
+
+
+def phone_slash_pair(rng: random.Random) -> Case:
+    first, second = mobile(rng), mobile(rng)
+    sep = rng.choice(["/", " / ", "/ ", ", ", " atau "])
+    text = sentence(rng, rng.choice(["hp ", "WA ", "hubungi ", ""]) + first + sep + second)
+    which = rng.choice([first, second])
+    return Case(text, significant(which))
+
+
+def phone_glued(rng: random.Random) -> Case:
+    number = mobile(rng)
+    word = rng.choice(["wa", "WA", "hp", "HP", "Hp", "telp", "nohp", "noHP", "nowa", "tlp", "whatsapp"])
+    written = rng.choice([number, "-".join(phone_groups(rng, number))])
+    return Case(sentence(rng, f"{word}{written}"), significant(number))
+
+
+def phone_split(rng: random.Random) -> Case:
+    number = mobile(rng)
+    groups = phone_groups(rng, number)
+    sep = rng.choice(["\n", " \n", rng.choice(_ZERO_WIDTH), "\u200b"])
+    word = rng.choice(["hp ", "no hp:\n", "", "WA "]) if sep.strip() == "" and "\n" in sep else rng.choice(["hp ", "", "kontak "])
+    return Case(sentence(rng, word + sep.join(groups)), significant(number))
+
+
+def phone_0062(rng: random.Random) -> Case:
+    number = mobile(rng)
+    rest = number[1:]
+    written = rng.choice([f"0062{rest}", f"0062 {rest[:3]} {rest[3:7]} {rest[7:]}", f"0062-{rest[:3]}-{rest[3:]}",
+                          f"(0062) {rest}"])
+    return Case(sentence(rng, rng.choice(["hp ", "nomor ", "", "WA: "]) + written.strip()), significant(number))
+
+
+def phone_landline(rng: random.Random) -> Case:
+    number = landline(rng)
+    area, sub = (number[:3], number[3:]) if number[1] in "2" else (number[:4], number[4:])
+    written = rng.choice([number, f"({area}) {sub}", f"{area}-{sub}", f"{area} {sub}", f"+62 {area[1:]} {sub}",
+                          f"({area}) {sub[:3]} {sub[3:]}" if len(sub) >= 6 else f"{area}-{sub}"])
+    return Case(sentence(rng, rng.choice(["telp rumah ", "telepon ", "hubungi ", "kantor desa: ", ""]) + written),
+                significant(number))
+
+
+def email_at_word(rng: random.Random) -> Case:
+    local = rng.choice(_NAMES) + rng.choice(["", ".", "_"]) + rng.choice(_NAMES) + str(rng.randint(10, 99))
+    domain = rng.choice(["gmail dot com", "yahoo dot co dot id", "gmail.com", "yahoo.com", "hotmail dot com",
+                         "outlook dot com", "ymail dot com"])
+    return Case(sentence(rng, rng.choice(["email saya ", "email: ", "kirim ke "]) + f"{local} at {domain}"), local)
+
+
+def email_bracket(rng: random.Random) -> Case:
+    local = rng.choice(_NAMES) + rng.choice(_NAMES) + str(rng.randint(10, 99))
+    at = rng.choice(["(at)", "[at]", " (at) ", " [at] ", "{at}", "(AT)"])
+    dot = rng.choice(["(dot)", "[dot]", ".", " dot "])
+    domain = rng.choice(["gmail", "yahoo", "kemensos"]) + dot + rng.choice(["com", "go" + dot + "id"])
+    return Case(sentence(rng, rng.choice(["email ", "surel: ", ""]) + local + at + domain), local)
+
+
+def email_spaced(rng: random.Random) -> Case:
+    local = rng.choice(_NAMES) + "." + rng.choice(_NAMES) + str(rng.randint(10, 99))
+    at = rng.choice([" @ ", " @", "@ ", "  @  "])
+    return Case(sentence(rng, rng.choice(["email saya ", "email: ", ""]) + local + at +
+                         rng.choice(["gmail.com", "yahoo.co.id", "outlook.com"])), local)
+
+
+def email_fullwidth(rng: random.Random) -> Case:
+    local = rng.choice(_NAMES) + rng.choice(_NAMES) + str(rng.randint(10, 99))
+    domain = rng.choice(["gmail.com", "yahoo.co.id", "gmail．com"])
+    return Case(sentence(rng, rng.choice(["email ", ""]) + local + rng.choice(["＠", " ＠ "]) + domain), local)
+
+
+def nik_split(rng: random.Random) -> Case:
+    number = nik(rng)
+    sep = rng.choice(["/", ",", "_", "\u2013", "\t", "  ", " - ", ", ", " / ", "\u2014", "|"])
+    groups = nik_groups(rng, number) if sep in ("\u2013", "\u2014") else split(number, rng.choice([[4, 4, 4, 4], [6, 6, 4]]))
+    word = rng.choice(["NIK ", "nik: ", "No. KTP ", "NIK saya ", "ktp ", ""])
+    return Case(sentence(rng, word + sep.join(groups)), number)
+
+
+def nik_lines(rng: random.Random) -> Case:
+    number = nik(rng)
+    groups = split(number, [4, 4, 4, 4]) if rng.random() < 0.5 else split(number, [8, 8])
+    sep = rng.choice(["\n", " \n", "\r\n", rng.choice(_ZERO_WIDTH), "\u200b\u200b"])
+    return Case(sentence(rng, rng.choice(["NIK:\n", "NIK ", "ktp ", ""]) + sep.join(groups)), number)
+
+
+def nik_glued(rng: random.Random) -> Case:
+    number = nik(rng)
+    written = rng.choice([number, " ".join(split(number, [4, 4, 4, 4]))])
+    word = rng.choice(["nik", "NIK", "Nik", "ktp", "noktp", "NIK#", "NIK #", "NIK: #", "nik-", "NIK.", "ektp"])
+    return Case(sentence(rng, word + written), number)
+
+
+def nik_pair(rng: random.Random) -> Case:
+    first, second = nik(rng), nik(rng)
+    sep = rng.choice(["/", " / ", ", ", "/ "])
+    text = sentence(rng, rng.choice(["NIK saya dan istri ", "NIK ", "ktp ", ""]) + first + sep + second)
+    return Case(text, rng.choice([first, second]))
+
+
+def nik_fullwidth(rng: random.Random) -> Case:
+    number = nik(rng)
+    written = rng.choice([number, " ".join(split(number, [4, 4, 4, 4]))])
+    table = rng.choice([_FULLWIDTH, _ARABIC_INDIC, _PERSIAN])
+    return Case(sentence(rng, rng.choice(["NIK ", ""]) + translate(written, table)), number)
+
+
+def bank_before_name(rng: random.Random) -> Case:
+    number = account(rng)
+    bank = rng.choice(_BANKS)
+    written = rng.choice([f"{number} {bank}", f"{number} ({bank})", f"{number} - {bank}", f"{number} di {bank}",
+                          f"{number}, {bank} a/n {rng.choice(_NAMES).title()}"])
+    return Case(sentence(rng, rng.choice(["tolong transfer ke ", "norek ", "no ", "", "dana masuk ke "]) + written),
+                number)
+
+
+def bank_an(rng: random.Random) -> Case:
+    number = account(rng)
+    name = rng.choice(_NAMES).title()
+    written = rng.choice([f"{number} a.n. {name}", f"{number} a.n {name}", f"{number} an. {name}",
+                          f"{number} a/n {name}", f"{number} atas nama {name}", f"a.n. {name} {number}"])
+    return Case(sentence(rng, rng.choice(["kirim ke ", "", "nomor "]) + written), number)
+
+
+def bank_far(rng: random.Random) -> Case:
+    number = account(rng)
+    bank = rng.choice(_BANKS)
+    middle = rng.choice([
+        " milik ibu saya yang sudah terdaftar sejak lama di dinas sosial, nomornya ",
+        " saya, yang dulu dipakai untuk pencairan BLT tahap sebelumnya, yaitu ",
+        " (buku tabungan baru dari kantor cabang kecamatan) nomor: ",
+        " yang didaftarkan oleh pendamping PKH di desa kami kemarin adalah ",
+    ])
+    return Case(sentence(rng, rng.choice(["rekening ", "Rekening ", "Bank ", "tabungan di "]) + bank + middle + number),
+                number)
+
+
+def bank_unlisted(rng: random.Random) -> Case:
+    number = account(rng)
+    bank = rng.choice(["Bank Jago", "BJB", "SeaBank", "BSI", "Bank Rakyat Indonesia", "Bank Kalbar", "Bank Nagari",
+                       "Bank Sumut", "Bank Jatim", "blu BCA", "Bank Aceh Syariah", "Jenius"])
+    return Case(sentence(rng, f"{bank} {rng.choice(['', 'no ', 'nomor ', ': '])}{number}"), number)
+
+
+def bank_glued(rng: random.Random) -> Case:
+    number = account(rng)
+    bank = rng.choice(["BCA", "BRI", "BNI", "Mandiri", "BSI", "bjb", "rek", "norek", "Rek."])
+    return Case(sentence(rng, rng.choice(["tf ke ", "ke ", ""]) + bank + rng.choice(["", ":"]) + number), number)
+
+
+def bpjs_kis(rng: random.Random) -> Case:
+    number = bpjs(rng)
+    written = rng.choice([number, f"{number[:4]} {number[4:8]} {number[8:]}", f"{number[:4]}-{number[4:]}"])
+    word = rng.choice(["No. BPJS ", "KIS ", "no kartu KIS ", "nomor BPJS Kesehatan ", "JKN ", "kartu saya ", ""])
+    return Case(sentence(rng, word + written), number)
+
+
+PERSONAL: dict[str, Family] = {
+    "phone_plain": phone_plain, "nik_plain": nik_plain, "bank_plain": bank_plain, "email_plain": email_plain,
+    "phone_wa_link": phone_wa_link, "phone_fullwidth": phone_fullwidth, "phone_arabic_indic": phone_arabic_indic,
+    "phone_parens": phone_parens, "phone_slash_pair": phone_slash_pair, "phone_glued": phone_glued,
+    "phone_split": phone_split, "phone_0062": phone_0062, "phone_landline": phone_landline,
+    "email_at_word": email_at_word, "email_bracket": email_bracket, "email_spaced": email_spaced,
+    "email_fullwidth": email_fullwidth,
+    "nik_split": nik_split, "nik_lines": nik_lines, "nik_glued": nik_glued, "nik_pair": nik_pair,
+    "nik_fullwidth": nik_fullwidth,
+    "bank_before_name": bank_before_name, "bank_an": bank_an, "bank_far": bank_far, "bank_unlisted": bank_unlisted,
+    "bank_glued": bank_glued,
+    "bpjs_kis": bpjs_kis,
+}
+
+# -- ordinary numbers -----------------------------------------------------------------
+
+_MONTHS = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
+           "November", "Desember"]
+
+
+def dates(rng: random.Random) -> Case:
+    d, m, y = rng.randint(1, 28), rng.randint(1, 12), rng.randint(2019, 2026)
+    d2, m2 = rng.randint(1, 28), rng.randint(1, 12)
+    written = rng.choice([f"{d:02d}/{m:02d}/{y}", f"{d:02d}-{m:02d}-{y}", f"{y}-{m:02d}-{d:02d}", f"{d}.{m}.{y}",
+                          f"{d:02d}/{m:02d}/{y} - {d2:02d}/{m2:02d}/{y}", f"{d} {_MONTHS[m - 1]} {y}",
+                          f"{d:02d}/{m:02d}/{y}, {d2:02d}/{m2:02d}/{y}", f"{d:02d}-{m:02d}-{y} s.d. {d2:02d}-{m2:02d}-{y}",
+                          f"{d:02d}/{m:02d}/{y} jam {rng.randint(7, 16):02d}.{rng.choice(['00', '15', '30'])}"])
+    return Case(sentence(rng, rng.choice(["tanggal ", "tgl ", "sejak ", "pada "]) + written + " belum cair"), written)
+
+
+def years(rng: random.Random) -> Case:
+    start = rng.randint(2010, 2022)
+    count = rng.randint(3, 5)
+    sep = rng.choice([" ", ", ", "/", " - ", "  ", ",", "\n"])
+    written = sep.join(str(start + i) for i in range(count))
+    return Case(sentence(rng, rng.choice(["tahun ", "data tahun ", "sejak ", "sudah terdaftar "]) + written), written)
+
+
+def money(rng: random.Random) -> Case:
+    amount = rng.choice([300_000, 600_000, 1_750_000, 2_400_000, 200_000, 150_000, 3_000_000, 900_000, 10_000_000])
+    dotted = f"{amount:,}".replace(",", ".")
+    written = rng.choice([f"Rp {dotted}", f"Rp{dotted}", f"Rp.{dotted},-", f"{dotted}", f"Rp {dotted},00",
+                          f"IDR {amount}", f"Rp {dotted} x 3 bulan = Rp {f'{amount * 3:,}'.replace(',', '.')}",
+                          f"{amount // 1000}rb", f"{dotted} per bulan", f"Rp {dotted} dan Rp {dotted}",
+                          f"{dotted} {dotted} {dotted}"])
+    return Case(sentence(rng, rng.choice(["bantuan ", "cuma dapat ", "harusnya ", "potongan "]) + written), written)
+
+
+def toll_free(rng: random.Random) -> Case:
+    written = rng.choice(["0800-1-234-567", "0800 1 234 567", "08001234567", "0800-1-271-272", "0800 140 1276",
+                          "0800-140-1276", "0804 1 500 300", "0809 1 234 567", "1500 299", "1500-299", "171",
+                          "(021) 171", "14045", "0800-123-4567"])
+    return Case(sentence(rng, rng.choice(["call center ", "hubungi layanan bebas pulsa ", "pengaduan di ",
+                                          "saya sudah telepon "]) + written), written)
+
+
+def post_codes(rng: random.Random) -> Case:
+    code = str(rng.randint(10110, 99999))
+    written = rng.choice([f"kode pos {code}", f"Bandung {code}", f"Kab. Bogor {code}", f"{code}, Jawa Barat",
+                          f"kodepos {code} dan {rng.randint(10110, 99999)}"])
+    return Case(sentence(rng, "alamat saya Jl. Melati No. " + str(rng.randint(1, 120)) + ", " + written), written)
+
+
+def rt_rw(rng: random.Random) -> Case:
+    rt, rw = rng.randint(1, 20), rng.randint(1, 15)
+    written = rng.choice([f"RT {rt:03d} RW {rw:03d}", f"RT {rt:02d}/RW {rw:02d}", f"RT.{rt:03d}/RW.{rw:03d}",
+                          f"RT/RW {rt:03d}/{rw:03d}", f"Rt {rt} Rw {rw}", f"RT{rt:02d} RW{rw:02d}",
+                          f"RT {rt:03d}/{rw:03d}"])
+    return Case(sentence(rng, rng.choice(["warga ", "saya tinggal di ", "di "]) + written +
+                         rng.choice(["", " Kel. Sukamaju", " Desa Cibodas"])), written)
+
+
+def near_words(rng: random.Random) -> Case:
+    """Ordinary numbers right after the words that name personal numbers."""
+    start = rng.randint(2015, 2022)
+    written = rng.choice([
+        " ".join(str(start + i) for i in range(4)), ", ".join(str(start + i) for i in range(4)),
+        f"{rng.randint(1, 28):02d}-{rng.randint(1, 12):02d}-{rng.randint(2020, 2025)} {rng.randint(7, 16):02d}:30",
+        f"Rp {rng.choice(['300.000', '1.750.000', '2.400.000'])}", "300.000-600.000", "0800-1-234-567",
+        f"RT {rng.randint(1, 9):03d}/{rng.randint(1, 9):03d}", f"{rng.randint(10110, 99999)}",
+        f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(2020, 2025)}"])
+    word = rng.choice(["NIK saya terdaftar di DTKS sejak ", "KK kami pecah tahun ", "rekening BRI saya terima ",
+                       "no hp saya ganti ", "kartu KIS aktif ", "WA admin tidak dibalas sejak ", "transfer ke BCA "])
+    return Case(sentence(rng, word + written), written)
+
+
+def mixed(rng: random.Random) -> Case:
+    """Several ordinary numbers in one line."""
+    d, m, y = rng.randint(1, 28), rng.randint(1, 12), rng.randint(2020, 2025)
+    written = rng.choice([
+        f"{d:02d}-{m:02d}-{y} {rng.randint(7, 16):02d}:{rng.choice(['00', '30'])}",
+        f"{d:02d}/{m:02d}/{y} Rp 300.000 RT 003/005",
+        f"tahap 1 2 3 4 tahun {y}",
+        f"{d:02d}.{m:02d}.{y} {rng.randint(7, 16):02d}.00 - {rng.randint(7, 16):02d}.00",
+        f"{rng.randint(2, 9)} x 300.000 = {rng.randint(6, 27)}00.000",
+        f"{d:02d}-{m:02d}-{y} / {rng.randint(1, 28):02d}-{rng.randint(1, 12):02d}-{y}",
+        f"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
+        f"no surat 460/{rng.randint(100, 999)}/Dinsos/{y}",
+    ])
+    return Case(sentence(rng, "catatan: " + written), written)
+
+
+ORDINARY: dict[str, Family] = {
+    "dates": dates, "years": years, "money": money, "toll_free": toll_free, "post_codes": post_codes, "rt_rw": rt_rw,
+    "near_words": near_words, "mixed": mixed,
+}
+
+
+# -- checks ----------------------------------------------------------------------------
+
+def leaked(masked: str, case: Case, family: str) -> bool:
+    if family.startswith("email"):
+        return case.secret.lower() in masked.lower()
+    return case.secret in digits_of(masked)
+
+
+def false_masked(masked: str, case: Case) -> bool:
+    return case.secret not in masked
+
+
+def load(path: str | None) -> ModuleType:
+    if path is None:
+        from bot import pii
+
+        return pii
+    spec = importlib.util.spec_from_file_location("pii_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(pii: ModuleType, per_family: int, seed: int) -> tuple[dict[str, int], dict[str, int]]:
+    leaks: dict[str, int] = {}
+    false_masks: dict[str, int] = {}
+    for name, family in PERSONAL.items():
+        rng = random.Random(f"{seed}:{name}")
+        cases = [family(rng) for _ in range(per_family)]
+        leaks[name] = sum(leaked(pii.mask_pii(c.text), c, name) for c in cases)
+    for name, family in ORDINARY.items():
+        rng = random.Random(f"{seed}:{name}")
+        cases = [family(rng) for _ in range(per_family)]
+        false_masks[name] = sum(false_masked(pii.mask_pii(c.text), c) for c in cases)
+    return leaks, false_masks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--per-family", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--module", help="path of another pii.py to measure")
+    parser.add_argument("--show", type=int, default=0, help="print this many failing examples per family")
+    args = parser.parse_args(argv)
+    pii = load(args.module)
+    leaks, false_masks = run(pii, args.per_family, args.seed)
+    print(f"pii masking, {args.per_family} variants per family, seed {args.seed}"
+          + (f", module {args.module}" if args.module else ""))
+    print(f"{'family':<22}{'leaks':>8}")
+    for name, count in leaks.items():
+        print(f"{name:<22}{count:>8}")
+    print(f"{'total':<22}{sum(leaks.values()):>8}  of {args.per_family * len(leaks)}")
+    print(f"\n{'ordinary family':<22}{'false masks':>12}")
+    for name, count in false_masks.items():
+        print(f"{name:<22}{count:>12}")
+    print(f"{'total':<22}{sum(false_masks.values()):>12}  of {args.per_family * len(false_masks)}")
+    if args.show:
+        _show(pii, args.per_family, args.seed, args.show)
+    return 0
+
+
+def _show(pii: ModuleType, per_family: int, seed: int, limit: int) -> None:
+    for name, family in {**PERSONAL, **ORDINARY}.items():
+        rng = random.Random(f"{seed}:{name}")
+        shown = 0
+        for _ in range(per_family):
+            case = family(rng)
+            masked = pii.mask_pii(case.text)
+            bad = leaked(masked, case, name) if name in PERSONAL else false_masked(masked, case)
+            if bad and shown < limit:
+                print(f"\n[{name}] {case.text!r}\n  -> {masked!r}")
+                shown += 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
