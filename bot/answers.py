@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import html
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Mapping
 
+from bot import workflow
+from bot.callbacks import Callback, button
 from bot.config import ConfigError, RoutingConfig
 from bot.instagram import InstagramClient, InstagramError, MessagingWindowClosed, PermissionDenied, TokenInvalid
 from bot.service import Actor, TicketService
 from bot.store import Store, Ticket
-from bot.triage import ACTIVE_STATUSES, RESOLVED, SPAM
-from bot.workflow import MEDIA, Refused, check_may_act
+from bot.telegram_ui import Rendered
+from bot.triage import ACTIVE_STATUSES, SPAM
+from bot.workflow import Refused
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +31,7 @@ PENDING, SENT, FAILED = "pending", "sent", "failed"
 ClientFor = Callable[[str], Awaitable[InstagramClient]]
 
 
-@dataclass(frozen=True)
-class DraftView:
-    text: str
-    buttons: tuple[tuple[tuple[str, str], ...], ...]
-
-
-def draft_view(draft: Mapping[str, Any], ticket: Ticket, author: str, approver: str | None = None) -> DraftView:
+def draft_view(draft: Mapping[str, Any], ticket: Ticket, author: str, approver: str | None = None) -> Rendered:
     """The draft as the media team sees it (HTML), with the buttons its state allows."""
     channel = "balasan komentar" if ticket.channel == "comment" else "DM"
     head = f"✍️ <b>Draf jawaban tiket #{ticket.id}</b> ({channel}) dari {html.escape(author)}"
@@ -44,12 +40,12 @@ def draft_view(draft: Mapping[str, Any], ticket: Ticket, author: str, approver: 
     d = draft["id"]
     if draft["status"] == SENT:
         lines.append(f"✅ Terkirim ke Instagram oleh {html.escape(approver or 'tim media')}.")
-        return DraftView("\n".join(lines), ())
+        return Rendered("\n".join(lines))
     if draft["status"] == FAILED:
         lines.append(f"❌ Gagal dikirim: {html.escape(draft['error'] or 'alasan tidak diketahui')}")
-        return DraftView("\n".join(lines), ((("Coba kirim lagi", f"a:{d}:send"), ("Ubah", f"a:{d}:edit")),))
+        return Rendered("\n".join(lines), [[button("Coba kirim lagi", d, "send"), button("Ubah", d, "edit")]])
     lines.append("Tekan Kirim untuk memublikasikan, atau Ubah lalu balas pesan ini dengan teks pengganti.")
-    return DraftView("\n".join(lines), ((("Kirim", f"a:{d}:send"), ("Ubah", f"a:{d}:edit")),))
+    return Rendered("\n".join(lines), [[button("Kirim", d, "send"), button("Ubah", d, "edit")]])
 
 
 class Answers:
@@ -57,7 +53,7 @@ class Answers:
                  client_for: ClientFor, clock: Callable[[], datetime]):
         self.store, self.routing, self.tickets, self.client_for, self.clock = store, routing, tickets, client_for, clock
 
-    def _view(self, draft_id: int) -> DraftView:
+    def _view(self, draft_id: int) -> Rendered:
         draft = self.store.draft(draft_id)
         assert draft is not None
         ticket = self.store.ticket(draft["ticket_id"])
@@ -67,8 +63,7 @@ class Answers:
 
     def draft(self, actor: Actor, ticket_id: int, text: str) -> int:
         """An officer's answer, sent to the media team for approval."""
-        ticket = self.tickets.load(actor, ticket_id)
-        check_may_act(self.routing, actor.person, ticket)
+        ticket = self.tickets.load(actor, ticket_id, "answer")
         if ticket.status not in ACTIVE_STATUSES:
             raise Refused(f"Tiket #{ticket.id} sudah selesai; jawaban baru tidak dikirim.")
         text = text.strip()
@@ -80,13 +75,13 @@ class Answers:
 
         def payload(draft_id: int) -> dict[str, Any]:
             view = draft_view({"id": draft_id, "text": text, "status": PENDING, "error": None}, ticket, actor.name)
-            return {"text": view.text, "buttons": view.buttons}
+            return view.payload()
 
         return self.store.add_draft(ticket.id, text, actor.person.user_id, now=self.clock(),
                                     chat_id=self.routing.media_team.chat_id, payload_for=payload)
 
-    def revise(self, actor: Actor, draft_id: int, text: str) -> DraftView:
-        self.require_media(actor)
+    def revise(self, actor: Actor, draft_id: int, text: str) -> Rendered:
+        self.tickets.authorize(actor, Callback(draft_id, "edit"))
         if not text.strip():
             raise Refused("Teks pengganti kosong.")
         if not self.store.update_draft(draft_id, {"text": text.strip(), "status": PENDING, "error": None},
@@ -94,16 +89,14 @@ class Answers:
             raise Refused("Draf ini sudah terkirim dan tidak bisa diubah lagi.")
         return self._view(draft_id)
 
-    async def send(self, actor: Actor, draft_id: int) -> DraftView:
+    async def send(self, actor: Actor, draft_id: int) -> Rendered:
         """Post the approved answer on Instagram and resolve the ticket; a failure is kept and shown."""
-        self.require_media(actor)
+        ticket = self.tickets.authorize(actor, Callback(draft_id, "send"))
         draft = self.store.draft(draft_id)
-        if draft is None:
-            raise Refused("Draf tidak ditemukan.")
+        assert draft is not None
         if draft["status"] == SENT:
             raise Refused("Draf ini sudah terkirim.")
-        ticket = self.store.ticket(draft["ticket_id"])
-        assert ticket is not None
+        workflow.answered(ticket, actor.person, self.clock(), draft["text"], {})  # refused when closed meanwhile
         message = self.store.message(ticket.message_id)
         assert message is not None
         try:
@@ -118,11 +111,7 @@ class Answers:
         now = self.clock()
         self.store.update_draft(draft_id, {"status": SENT, "approved_by": actor.person.user_id, "sent_at": now,
                                            "instagram_id": posted, "error": None}, now=now)
-        self.store.update_ticket(
-            ticket.id, {"status": RESOLVED, "resolved_by": actor.person.user_id, "resolved_at": now,
-                        "resolution_note": draft["text"][:500]},
-            actor=actor.tag, kind="answered", now=now, detail={"draft_id": draft_id, "instagram_id": posted},
-            enqueue=self.tickets.edits(ticket.id))
+        self.tickets.answered(actor, ticket, draft["text"], {"draft_id": draft_id, "instagram_id": posted})
         return self._view(draft_id)
 
     async def _post(self, ticket: Ticket, parent_id: str | None, author_id: str | None,
@@ -137,15 +126,10 @@ class Answers:
             return await client.reply_to_comment(parent_id, prefix + text)
         return await client.reply_to_comment(ticket.message_id, text)
 
-    def require_media(self, actor: Actor) -> None:
-        if MEDIA not in actor.person.roles:
-            raise Refused("Maaf, hanya tim media yang dapat menyetujui dan mengirim jawaban ke Instagram.")
-
     async def set_hidden(self, actor: Actor, ticket_id: int, hidden: bool) -> str:
         """Hide a spam comment on Instagram, or show it again (media team)."""
-        self.require_media(actor)
-        ticket = self.store.ticket(ticket_id)
-        if ticket is None or ticket.channel != "comment":
+        ticket = self.tickets.load(actor, ticket_id, "spam_hide" if hidden else "spam_show")
+        if ticket.channel != "comment":
             raise Refused("Hanya komentar yang dapat disembunyikan atau ditampilkan.")
         client = await self.client_for(ticket.account)
         try:
@@ -169,14 +153,14 @@ def failure_reason(err: InstagramError) -> str:
     return f"{err.message} (kode {err.code})" if err.code is not None else err.message
 
 
-def spam_hidden_view(ticket: Ticket, hidden: bool) -> DraftView:
+def spam_hidden_view(ticket: Ticket, hidden: bool) -> Rendered:
     """The media team's notice that a spam comment was hidden, with Tampilkan to undo."""
     quote = html.escape(ticket.text[:150])
     if hidden:
-        return DraftView(f"🙈 Spam disembunyikan di Instagram (tiket #{ticket.id}, @{html.escape(ticket.author_username or '-')}):\n"
-                         f"<i>{quote}</i>", ((("Tampilkan", f"a:{ticket.id}:unhide"),),))
-    return DraftView(f"👁 Komentar tiket #{ticket.id} ditampilkan lagi:\n<i>{quote}</i>",
-                     ((("Sembunyikan", f"a:{ticket.id}:hide"),),))
+        return Rendered(f"🙈 Spam disembunyikan di Instagram (tiket #{ticket.id}, @{html.escape(ticket.author_username or '-')}):\n"
+                         f"<i>{quote}</i>", [[button("Tampilkan", ticket.id, "spam_show")]])
+    return Rendered(f"👁 Komentar tiket #{ticket.id} ditampilkan lagi:\n<i>{quote}</i>",
+                    [[button("Sembunyikan", ticket.id, "spam_hide")]])
 
 
 async def hide_new_spam(store: Store, routing: RoutingConfig, ticket_ids: list[int], client_for: ClientFor,
@@ -236,5 +220,5 @@ async def _system_hide(store: Store, routing: RoutingConfig, ticket: Ticket, hid
     key = f"spam-hidden:{ticket.id}" if hidden else f"spam-shown:{ticket.id}"
     key += f":{store.ticket_version(ticket.id)}"
     store.enqueue(key, routing.media_team.chat_id, "text", now=now, ticket_id=ticket.id,
-                  payload={"text": view.text, "buttons": view.buttons})
+                  payload=view.payload())
     return 1

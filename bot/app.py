@@ -10,7 +10,7 @@ import html
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from telegram import Update
 from telegram.error import BadRequest
@@ -26,7 +26,9 @@ from telegram.ext import (
 )
 
 from bot import telegram_ui as ui
-from bot.answers import Answers, DraftView, follow_spam_correction, spam_hidden_view
+from bot.answers import Answers, follow_spam_correction, spam_hidden_view
+from bot.callbacks import Callback
+from bot.callbacks import parse as parse_callback
 from bot.config import ConfigError, Settings
 from bot.delivery import Deliverer, Limits, keyboard
 from bot.instagram import InstagramClient
@@ -34,7 +36,7 @@ from bot.jobs import deliver_alerts
 from bot.service import Actor, TicketService
 from bot.store import Store, Ticket
 from bot.tokens import current_token
-from bot.workflow import MEDIA, Refused, chat_scope, check_may_act, check_may_correct
+from bot.workflow import Refused, chat_scope
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +136,6 @@ def build_application(settings: Settings, services: Services) -> Application:  #
     app.add_handler(CommandHandler(["spam"], _cmd_spam))
     app.add_handler(CommandHandler(["templat"], _cmd_templates))
     app.add_handler(CommandHandler(["bantuan", "start", "help"], _cmd_help))
-    app.add_handler(CallbackQueryHandler(_on_answer_button, pattern=r"^a:"))
     app.add_handler(CallbackQueryHandler(_on_button))
     app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, _on_reply))
     app.add_error_handler(_on_error)
@@ -315,6 +316,13 @@ def _people(services: Services, tickets: Sequence[Ticket]) -> dict[int, str]:
 
 
 # -- buttons --------------------------------------------------------------------
+#
+# One handler for every button: the one codec (`bot.callbacks`) reads the press, the
+# one check (`TicketService.authorize`: the ticket must belong to this chat and the
+# person must hold the action's right) loads the ticket, then the action's function
+# runs. Callback data can be forged, so nothing is shown or changed before that check.
+
+ButtonAction = Callable[[Update, "Services", Actor, Callback, Ticket], Awaitable["str | None"]]
 
 
 async def _on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -322,20 +330,27 @@ async def _on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if query is None:
         return
     services, actor = _services(context), _actor(update, context)
-    callback = ui.parse_callback(query.data or "")
-    if actor is None or callback is None:
+    callback = parse_callback(query.data or "")
+    action = _BUTTONS.get(callback.action) if callback else None
+    if actor is None or callback is None or action is None:
         log.warning("ignored forged or unknown button %r from user %s", query.data, query.from_user.id)
         await query.answer(ui.refusal("unknown"))
         return
     try:
-        toast = await _act(update, services, actor, callback)
+        ticket = services.tickets.authorize(actor, callback)
+        toast = await action(update, services, actor, callback, ticket)
     except Refused as err:
         log.info("refused button %s from user %s: %s", query.data, actor.person.user_id, err)
-        await query.answer(str(err)[:200], show_alert=True)
+        try:
+            await query.answer(str(err)[:200], show_alert=True)
+        except BadRequest:  # already answered ("Mengirim…"): say it in the chat instead
+            if query.message is not None:
+                await context.bot.send_message(query.message.chat.id, str(err))
         return
-    await query.answer(toast[:200])
+    if toast is not None:
+        await query.answer(toast[:200])
     if callback.action == "fixok":  # after the answer: Instagram may take seconds, Telegram waits for none
-        await follow_spam_correction(services.store, services.settings.routing, callback.ticket_id,
+        await follow_spam_correction(services.store, services.settings.routing, callback.target,
                                      services.instagram, now=services.clock())
         deliver_alerts(services.settings, services.store, now=services.clock())
     services_wake(context)
@@ -347,48 +362,92 @@ def services_wake(context: ContextTypes.DEFAULT_TYPE) -> None:
         deliverer.wake.set()
 
 
-async def _act(update: Update, services: Services, actor: Actor, cb: ui.Callback) -> str:
-    """One button press: the change goes through the service; pickers are drawn in place."""
-    tickets, tid = services.tickets, cb.ticket_id
-    if cb.action == "ack":
-        tickets.acknowledge(actor, tid)
-    elif cb.action == "move" and cb.arg:
-        tickets.reassign(actor, tid, cb.arg)
-        await _redraw(update, services, tid)
-        return ui.action_toast("move", ticket_id=tid, unit_name=cb.arg.upper())
-    elif cb.action == "move":
-        ticket = tickets.load(actor, tid)
-        check_may_act(services.settings.routing, actor.person, ticket)
+async def _acknowledge(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    services.tickets.acknowledge(actor, ticket.id)
+    return await _redrawn(update, services, cb)
+
+
+async def _move(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    if cb.arg is None:
         await _show(update, ui.unit_picker(ticket, _units(services, ticket)))
         return "Pilih unit tujuan."
-    elif cb.action == "done":
-        tickets.resolve(actor, tid)
-    elif cb.action in ("fix", "fixl", "fixu"):
-        ticket = tickets.load(actor, tid)
-        check_may_correct(actor.person)
-        labels, unit = cb.selection() if cb.action != "fix" else (None, None)
-        await _show(update, ui.correction_picker(ticket, _units(services, ticket), labels, unit))
-        return "Pilih label dan unit yang benar, lalu Simpan."
-    elif cb.action == "fixok":
-        labels, unit = cb.selection()
-        tickets.correct(actor, tid, labels, unit)
-    elif cb.action == "reveal":
-        ticket = tickets.reveal(actor, tid)
-        await _show(update, _full(services, ticket, masked=False))
-        return ui.action_toast("reveal", ticket_id=tid)
-    elif cb.action in ("hide", "cancel"):
-        await _redraw(update, services, tid)
-        return ui.action_toast(cb.action, ticket_id=tid)
-    elif cb.action == "open":
-        tickets.open_single(actor, tid)
-    elif cb.action == "answer":
-        ticket = tickets.load(actor, tid)
-        check_may_act(services.settings.routing, actor.person, ticket)
-        return ui.action_toast("answer", ticket_id=tid)
-    else:
-        raise Refused(ui.refusal("unknown"))
-    await _redraw(update, services, tid)
-    return ui.action_toast(cb.action, ticket_id=tid)
+    services.tickets.reassign(actor, ticket.id, cb.arg)
+    await _redraw(update, services, ticket.id)
+    return ui.action_toast("move", ticket_id=ticket.id, unit_name=cb.arg.upper())
+
+
+async def _resolve(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    services.tickets.resolve(actor, ticket.id)
+    return await _redrawn(update, services, cb)
+
+
+async def _correction_picker(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    labels, unit = cb.selection() if cb.action != "fix" else (None, None)
+    await _show(update, ui.correction_picker(ticket, _units(services, ticket), labels, unit))
+    return "Pilih label dan unit yang benar, lalu Simpan."
+
+
+async def _correct(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    labels, unit = cb.selection()
+    services.tickets.correct(actor, ticket.id, labels, unit)
+    return await _redrawn(update, services, cb)
+
+
+async def _reveal(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    ticket = services.tickets.reveal(actor, ticket.id)
+    await _show(update, _full(services, ticket, masked=False))
+    return ui.action_toast("reveal", ticket_id=ticket.id)
+
+
+async def _back_to_ticket(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    """Batal, and Sembunyikan data pribadi: the message shows the ticket again, masked."""
+    return await _redrawn(update, services, cb)
+
+
+async def _open(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    """Buka #id under a list: the ticket comes as a message of its own; the list stays."""
+    services.tickets.open_single(actor, ticket.id)
+    return ui.action_toast("open", ticket_id=ticket.id)
+
+
+async def _how_to_answer(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    return ui.action_toast("answer", ticket_id=ticket.id)
+
+
+async def _send_draft(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer("Mengirim ke Instagram…")
+    view = await services.answers.send(actor, cb.target)
+    await query.edit_message_text(view.text, parse_mode="HTML", reply_markup=keyboard(view.buttons))
+    return None
+
+
+async def _edit_draft(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> None:
+    assert update.callback_query is not None
+    await update.callback_query.answer("Balas (reply) pesan draf ini dengan teks jawaban yang baru.", show_alert=True)
+    return None
+
+
+async def _hide_comment(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
+    """Sembunyikan / Tampilkan a comment on Instagram (spam notices in the media team's group)."""
+    hidden = cb.action == "spam_hide"
+    toast = await services.answers.set_hidden(actor, ticket.id, hidden)
+    await _show(update, spam_hidden_view(ticket, hidden))
+    return toast
+
+
+_BUTTONS: dict[str, ButtonAction] = {
+    "ack": _acknowledge, "move": _move, "done": _resolve,
+    "fix": _correction_picker, "fixl": _correction_picker, "fixu": _correction_picker, "fixok": _correct,
+    "reveal": _reveal, "hide": _back_to_ticket, "cancel": _back_to_ticket, "open": _open, "answer": _how_to_answer,
+    "send": _send_draft, "edit": _edit_draft, "spam_hide": _hide_comment, "spam_show": _hide_comment,
+}
+
+
+async def _redrawn(update: Update, services: Services, cb: Callback) -> str:
+    await _redraw(update, services, cb.target)
+    return ui.action_toast(cb.action, ticket_id=cb.target)
 
 
 def _units(services: Services, ticket: Ticket) -> list[tuple[str, str]]:
@@ -440,7 +499,7 @@ async def _on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         draft_id = services.store.draft_for_message(message.chat.id, replied_to)
         if draft_id is not None:
             view = services.answers.revise(actor, draft_id, text)
-            await message.reply_html(view.text, reply_markup=_keyboard(view))
+            await message.reply_html(view.text, reply_markup=keyboard(view.buttons))
             return
         ticket_id = services.store.ticket_for_message(message.chat.id, replied_to)
         if ticket_id is None:
@@ -455,52 +514,6 @@ async def _on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     await message.reply_text(answer)
     services_wake(context)
-
-
-def _keyboard(view: DraftView) -> Any:
-    return keyboard([[ui.Button(text, data) for text, data in row] for row in view.buttons])
-
-
-async def _on_answer_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Kirim / Ubah on a draft; Tampilkan / Sembunyikan on hidden spam."""
-    query = update.callback_query
-    services, actor = _services(context), _actor(update, context)
-    if query is None:
-        return
-    parts = (query.data or "").split(":")
-    if actor is None or len(parts) != 3 or not parts[1].isdigit():
-        await query.answer(ui.refusal("unknown"))
-        return
-    target, action = int(parts[1]), parts[2]
-    try:
-        if action == "send":
-            services.answers.require_media(actor)
-            await query.answer("Mengirim ke Instagram…")
-            view = await services.answers.send(actor, target)
-            await query.edit_message_text(view.text, parse_mode="HTML", reply_markup=_keyboard(view))
-            services_wake(context)
-            return
-        if action == "edit":
-            if "media" not in actor.person.roles:
-                raise Refused("Maaf, hanya tim media yang dapat mengubah draf jawaban.")
-            await query.answer("Balas (reply) pesan draf ini dengan teks jawaban yang baru.", show_alert=True)
-            return
-        if action in ("hide", "unhide"):
-            toast = await services.answers.set_hidden(actor, target, action == "hide")
-            ticket = services.store.ticket(target)
-            if ticket is not None:
-                view = spam_hidden_view(ticket, action == "hide")
-                await query.edit_message_text(view.text, parse_mode="HTML", reply_markup=_keyboard(view))
-            await query.answer(toast[:200])
-            return
-        raise Refused(ui.refusal("unknown"))
-    except Refused as err:
-        log.info("refused %s from user %s: %s", query.data, actor.person.user_id, err)
-        try:
-            await query.answer(str(err)[:200], show_alert=True)
-        except BadRequest:  # already answered ("Mengirim…"): say it in the chat instead
-            if query.message is not None:
-                await context.bot.send_message(query.message.chat.id, str(err))
 
 
 async def _cmd_templates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Iterable, Mapping, Protocol, Sequence
 
 from bot import telegram_ui as ui
+from bot.callbacks import Button, to_payload
 from bot.config import RoutingConfig, Settings, parse_duration_hours
 from bot.deadlines import WorkingCalendar, add_working_time, subtract_working_time
 from bot.store import Store, Ticket
@@ -31,7 +32,7 @@ class Notice:
     kind: str  # event kind: "reminder", "nudge" or "escalated"
     ticket_ids: tuple[int, ...]
     text: str
-    buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
+    buttons: tuple[tuple[Button, ...], ...] = ()
     detail: Mapping[str, object] | None = None
 
 
@@ -201,8 +202,8 @@ def _hours_text(hours: float, policy: SweepPolicy) -> str:
     return f"{hours:g} jam kerja"
 
 
-def _buttons(rendered: ui.Rendered) -> tuple[tuple[tuple[str, str], ...], ...]:
-    return tuple(tuple((b.text, b.callback_data) for b in row) for row in rendered.buttons)
+def _buttons(rendered: ui.Rendered) -> tuple[tuple[Button, ...], ...]:
+    return tuple(tuple(row) for row in rendered.buttons)
 
 
 def sweep(settings: Settings, store: Store, *, now: datetime) -> list[Notice]:
@@ -221,4 +222,4 @@ def sweep(settings: Settings, store: Store, *, now: datetime) -> list[Notice]:
     names = {i: store.person_name(i) or f"petugas {i}" for i in ack_ids if i is not None}
     notices = due_notices(tickets, done, routing, policy, names, now)
     return [n for n in notices if store.record_notice(
-        n.key, n.chat_id, n.kind, n.ticket_ids, {"text": n.text, "buttons": n.buttons}, n.detail or {}, now=now)]
+        n.key, n.chat_id, n.kind, n.ticket_ids, {"text": n.text, "buttons": to_payload(n.buttons)}, n.detail or {}, now=now)]

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Callable, Sequence
 
 from bot import workflow
+from bot.callbacks import Callback
 from bot.config import RoutingConfig
 from bot.delivery import EDIT, MIRROR, TICKET
 from bot.store import Store, Ticket
@@ -59,35 +60,51 @@ class TicketService:
         self.store.remember_person(user_id, name, username, self.clock())
         return Actor(workflow.person(self.routing, user_id), scope, name)
 
-    def load(self, actor: Actor, ticket_id: int) -> Ticket:
+    def load(self, actor: Actor, ticket_id: int, action: str = workflow.VIEW) -> Ticket:
+        """The ticket, if `actor` may do `action` to it here (`workflow.check_may`), else Refused.
+        Every action, from a button, a command or a reply, loads its ticket through this."""
         ticket = self.store.ticket(ticket_id)
         if ticket is None:
             raise Refused(f"Tiket #{ticket_id} tidak ditemukan.")
-        workflow.check_in_scope(actor.scope, ticket)
+        workflow.check_may(self.routing, actor.person, actor.scope, ticket, action)
         return ticket
 
+    def authorize(self, actor: Actor, callback: Callback) -> Ticket:
+        """A button press: the ticket it names (a draft's ticket for draft actions), checked."""
+        ticket_id = callback.target
+        if callback.on_draft:
+            draft = self.store.draft(callback.target)
+            if draft is None:
+                raise Refused("Draf tidak ditemukan.")
+            ticket_id = draft["ticket_id"]
+        return self.load(actor, ticket_id, callback.action)
+
     def acknowledge(self, actor: Actor, ticket_id: int) -> str:
-        ticket = self.load(actor, ticket_id)
-        workflow.check_may_act(self.routing, actor.person, ticket)
+        ticket = self.load(actor, ticket_id, "ack")
         self._apply(ticket, actor, workflow.acknowledge(ticket, actor.person, self.clock()))
         return f"Tiket #{ticket_id} diterima oleh {actor.name}."
 
     def reassign(self, actor: Actor, ticket_id: int, unit: str) -> str:
-        ticket = self.load(actor, ticket_id)
-        workflow.check_may_act(self.routing, actor.person, ticket)
+        ticket = self.load(actor, ticket_id, "move")
         self._apply(ticket, actor, workflow.reassign(self.routing, ticket, unit, actor.person))
         return f"Tiket #{ticket_id} dialihkan ke {unit.upper()}."
 
     def resolve(self, actor: Actor, ticket_id: int, note: str | None = None) -> str:
-        ticket = self.load(actor, ticket_id)
-        workflow.check_may_act(self.routing, actor.person, ticket)
+        ticket = self.load(actor, ticket_id, "done")
         self._apply(ticket, actor, workflow.resolve(ticket, actor.person, self.clock(), note))
         return f"Tiket #{ticket_id} selesai."
 
+    def answered(self, actor: Actor, ticket: Ticket, text: str, detail: dict[str, object]) -> None:
+        """An approved answer was posted on Instagram: resolve the ticket with it. Posted is
+        posted, so a ticket closed meanwhile keeps its state and the answer is only logged."""
+        try:
+            self._apply(ticket, actor, workflow.answered(ticket, actor.person, self.clock(), text, detail))
+        except Refused:
+            self.store.add_event(ticket.id, actor=actor.tag, kind="answered", now=self.clock(), detail=detail)
+
     def add_note(self, actor: Actor, ticket_id: int, note: str) -> str:
         """A reply to a ticket message: the answer given, kept with the ticket."""
-        ticket = self.load(actor, ticket_id)
-        workflow.check_may_act(self.routing, actor.person, ticket)
+        ticket = self.load(actor, ticket_id, "note")
         note = note.strip()[:500]
         changes = {"resolution_note": note}
         self.store.update_ticket(ticket.id, changes, actor=actor.tag, kind="note", now=self.clock(),
@@ -95,8 +112,7 @@ class TicketService:
         return f"Catatan untuk tiket #{ticket_id} disimpan."
 
     def correct(self, actor: Actor, ticket_id: int, labels: Sequence[str], unit: str | None) -> str:
-        ticket = self.load(actor, ticket_id)
-        workflow.check_may_correct(actor.person)
+        ticket = self.load(actor, ticket_id, "fixok")
         change = workflow.correct(self.routing, ticket, tuple(labels), unit)
         self._apply(ticket, actor, change)
         fixed = self.store.ticket(ticket_id)
@@ -106,15 +122,14 @@ class TicketService:
 
     def reveal(self, actor: Actor, ticket_id: int) -> Ticket:
         """Personal data is shown in full only to authorised users, and every look is logged."""
-        ticket = self.load(actor, ticket_id)
-        workflow.check_may_reveal(self.routing, actor.person, ticket)
+        ticket = self.load(actor, ticket_id, "reveal")
         self.store.add_event(ticket.id, actor=actor.tag, kind="revealed", now=self.clock(),
                              detail={"chat_id": actor.scope.chat_id})
         return ticket
 
     def open_single(self, actor: Actor, ticket_id: int) -> None:
         """'Buka #123' under a batch message: send that ticket's full message to this chat."""
-        ticket = self.load(actor, ticket_id)
+        ticket = self.load(actor, ticket_id, "open")
         kind = MIRROR if actor.scope.kind == workflow.MEDIA else TICKET
         stamp = self.clock()
         self.store.enqueue(f"ticket:{ticket.id}:open:{actor.scope.chat_id}", actor.scope.chat_id, kind,
@@ -122,7 +137,7 @@ class TicketService:
 
     def queue(self, actor: Actor) -> list[Ticket]:
         if not actor.person.known:
-            raise Refused("Maaf, Anda belum terdaftar sebagai petugas di bot ini. Hubungi tim media.")
+            raise Refused(workflow.NOT_REGISTERED)
         tickets = self.store.active_tickets()
         if actor.scope.sees_everything:
             return tickets

@@ -15,28 +15,8 @@ within Telegram's 4096-character limit (counted in UTF-16 units, as Telegram
 does). `refusal()` and `action_toast()` return plain text (answerCallbackQuery
 takes no HTML); escape them with html.escape if you send them as HTML.
 
-Callback data (at most 64 bytes; the server checks every field again):
-
-    t:<id>:ack                    Terima
-    t:<id>:move                   Alihkan: show the unit picker
-    t:<id>:move:<unit>            Alihkan to <unit>
-    t:<id>:done                   Selesai
-    t:<id>:fix                    Koreksi: show the correction picker as the ticket is
-    t:<id>:fixl:<label>:<sel>     picker: toggle <label>; <sel> is the selection on screen
-    t:<id>:fixu:<unit>:<codes>    picker: choose <unit>; <codes> are the labels on screen
-    t:<id>:fixok:<sel>            picker: Simpan <sel>
-    t:<id>:cancel                 Batal: back to the ticket
-    t:<id>:reveal                 Lihat data pribadi
-    t:<id>:hide                   Sembunyikan data pribadi
-    t:<id>:open                   Buka #id (batch, queue, lists): show the ticket
-    t:<id>:answer                 Jawab: how to draft an answer (reply to the ticket message)
-
-<codes> are label letters in this order: c=complaint, q=question, n=negative,
-s=spam ("" for none); <sel> is "<codes>.<unit>" ("cq.pfm", "s.", ".humas").
-The picker is stateless: each of its buttons carries the selection on screen,
-so the server needs no pending state; `parse_callback(data).selection()` gives
-the selection after the press. With ticket ids below 10^12, unit keys of up to
-20 characters always fit; a longer key raises ValueError when drawn.
+Buttons and their callback data come from `bot.callbacks`, the one codec for
+every button the bot draws.
 """
 
 from __future__ import annotations
@@ -48,6 +28,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
+from bot.callbacks import LABEL_CODES, Button, button, to_payload
 from bot.pii import has_pii, mask_pii
 from bot.triage import ACKNOWLEDGED, OPEN, RESOLVED, SPAM
 
@@ -56,7 +37,6 @@ if TYPE_CHECKING:
 
 PARSE_MODE = "HTML"
 MAX_TEXT = 4096
-MAX_CALLBACK_BYTES = 64
 MAX_TOAST = 200
 MAX_LIST_ITEMS = 20
 INBOX_URL = "https://www.instagram.com/direct/inbox/"
@@ -64,8 +44,6 @@ INBOX_URL = "https://www.instagram.com/direct/inbox/"
 LABEL_NAMES: Mapping[str, str] = {
     "complaint": "Keluhan", "question": "Pertanyaan", "negative": "Negatif", "spam": "Spam",
 }
-LABEL_CODES: Mapping[str, str] = {"complaint": "c", "question": "q", "negative": "n", "spam": "s"}
-_CODE_LABELS = {code: label for label, code in LABEL_CODES.items()}
 STATUS_BADGES: Mapping[str, str] = {
     OPEN: "🆕 Baru", ACKNOWLEDGED: "🟡 Ditangani", RESOLVED: "✅ Selesai", SPAM: "🚫 Spam",
 }
@@ -105,19 +83,6 @@ Tz = str | tzinfo
 
 
 @dataclass(frozen=True)
-class Button:
-    """One inline button. callback_data is checked against Telegram's 64-byte limit."""
-
-    text: str
-    callback_data: str
-
-    def __post_init__(self) -> None:
-        size = len(self.callback_data.encode("utf-8"))
-        if not 1 <= size <= MAX_CALLBACK_BYTES:
-            raise ValueError(f"callback_data is {size} bytes, Telegram allows 1-64: {self.callback_data!r}")
-
-
-@dataclass(frozen=True)
 class Rendered:
     """An HTML text and its inline keyboard (rows of buttons; empty for none)."""
 
@@ -131,81 +96,9 @@ class Rendered:
         rows = [[{"text": b.text, "callback_data": b.callback_data} for b in row] for row in self.buttons]
         return {"inline_keyboard": rows}
 
-
-@dataclass(frozen=True)
-class Callback:
-    """A parsed callback_data; see the module docstring for the format."""
-
-    ticket_id: int
-    action: str
-    arg: str | None = None
-    labels: tuple[str, ...] = ()
-    unit: str | None = None
-
-    def selection(self) -> tuple[tuple[str, ...], str | None]:
-        """The correction picker's labels and unit after this press."""
-        if self.action == "fixl" and self.arg:
-            return toggle_label(self.labels, self.arg), self.unit
-        if self.action == "fixu":
-            return self.labels, self.arg
-        return self.labels, self.unit
-
-
-_PLAIN_ACTIONS = frozenset({"ack", "done", "fix", "cancel", "reveal", "hide", "open", "answer"})
-_KEY = re.compile(r"[a-z][a-z0-9_]*")
-_CODES = re.compile(r"[cqns]*")
-_SEL = re.compile(r"([cqns]*)\.((?:[a-z][a-z0-9_]*)?)")
-
-
-def callback_data(ticket_id: int, action: str, *args: str) -> str:
-    return ":".join(("t", str(ticket_id), action, *args))
-
-
-def parse_callback(data: str) -> Callback | None:
-    """callback_data -> Callback, or None when it is not one of ours or is malformed."""
-    parts = (data or "").split(":")
-    if len(parts) < 3 or parts[0] != "t" or not re.fullmatch(r"[1-9]\d{0,18}", parts[1]):
-        return None
-    ticket_id, action, args = int(parts[1]), parts[2], parts[3:]
-    if action in _PLAIN_ACTIONS and not args:
-        return Callback(ticket_id, action)
-    if action == "move" and len(args) <= 1 and all(_KEY.fullmatch(a) for a in args):
-        return Callback(ticket_id, action, args[0] if args else None)
-    if action == "fixl" and len(args) == 2 and args[0] in LABEL_CODES:
-        return _with_selection(Callback(ticket_id, action, args[0]), args[1])
-    if action == "fixu" and len(args) == 2 and _KEY.fullmatch(args[0]) and _CODES.fullmatch(args[1]):
-        return Callback(ticket_id, action, args[0], _decode_labels(args[1]))
-    if action == "fixok" and len(args) == 1:
-        return _with_selection(Callback(ticket_id, action), args[0])
-    return None
-
-
-def _with_selection(cb: Callback, sel: str) -> Callback | None:
-    m = _SEL.fullmatch(sel)
-    if not m:
-        return None
-    return Callback(cb.ticket_id, cb.action, cb.arg, _decode_labels(m.group(1)), m.group(2) or None)
-
-
-def _decode_labels(codes: str) -> tuple[str, ...]:
-    return tuple(_CODE_LABELS[c] for c in "cqns" if c in codes)
-
-
-def _encode_labels(labels: Iterable[str]) -> str:
-    chosen = set(labels)
-    return "".join(LABEL_CODES[label] for label in LABEL_CODES if label in chosen)
-
-
-def toggle_label(labels: Sequence[str], label: str) -> tuple[str, ...]:
-    """Toggle one label; spam stands alone, so choosing it clears the others and back."""
-    chosen = set(labels)
-    if label in chosen:
-        chosen.discard(label)
-    elif label == "spam":
-        chosen = {"spam"}
-    else:
-        chosen = (chosen - {"spam"}) | {label}
-    return tuple(label for label in LABEL_CODES if label in chosen)
+    def payload(self) -> dict[str, Any]:
+        """The text and buttons as an outbox row's JSON payload (`delivery` sends it as is)."""
+        return {"text": self.text, "buttons": to_payload(self.buttons)}
 
 
 # -- dates and durations ----------------------------------------------------
@@ -329,7 +222,7 @@ def _fit_list(
 
 
 def _open_buttons(ids: Iterable[int], per_row: int = 4) -> list[list[Button]]:
-    buttons = [Button(f"Buka #{i}", callback_data(i, "open")) for i in ids]
+    buttons = [button(f"Buka #{i}", i, "open") for i in ids]
     return [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
 
 
@@ -405,17 +298,17 @@ def ticket_buttons(
     """The buttons for a ticket in its status; reveal/hide only when the text has personal data."""
     t = ticket.id
     if ticket.status == OPEN:
-        rows = [[Button("Terima", callback_data(t, "ack")), Button("Alihkan", callback_data(t, "move"))],
-                [Button("Jawab", callback_data(t, "answer")), Button("Selesai", callback_data(t, "done"))],
-                [Button("Koreksi", callback_data(t, "fix"))]]
+        rows = [[button("Terima", t, "ack"), button("Alihkan", t, "move")],
+                [button("Jawab", t, "answer"), button("Selesai", t, "done")],
+                [button("Koreksi", t, "fix")]]
     elif ticket.status == ACKNOWLEDGED:
-        rows = [[Button("Jawab", callback_data(t, "answer")), Button("Alihkan", callback_data(t, "move"))],
-                [Button("Selesai", callback_data(t, "done")), Button("Koreksi", callback_data(t, "fix"))]]
+        rows = [[button("Jawab", t, "answer"), button("Alihkan", t, "move")],
+                [button("Selesai", t, "done"), button("Koreksi", t, "fix")]]
     else:
-        return [[Button("Koreksi", callback_data(t, "fix"))]]
+        return [[button("Koreksi", t, "fix")]]
     if pii and show_reveal:
-        rows.append([Button("Lihat data pribadi", callback_data(t, "reveal")) if masked
-                     else Button("Sembunyikan data pribadi", callback_data(t, "hide"))])
+        rows.append([button("Lihat data pribadi", t, "reveal") if masked
+                     else button("Sembunyikan data pribadi", t, "hide")])
     return rows
 
 
@@ -577,8 +470,8 @@ def unit_picker(ticket: Ticket, units: Sequence[tuple[str, str]]) -> Rendered:
     others = [(key, name) for key, name in units if key != ticket.unit]
     text = f"↪️ <b>Alihkan tiket #{ticket.id}</b>\nSaat ini di: {_esc(current)}\n<i>{_excerpt(ticket, 160)}</i>\n\n"
     text += "Pilih unit yang lebih tepat untuk menjawab:" if others else "Tidak ada unit lain untuk akun ini."
-    rows = [[Button(name, callback_data(ticket.id, "move", key))] for key, name in others]
-    rows.append([Button("Batal", callback_data(ticket.id, "cancel"))])
+    rows = [[button(name, ticket.id, "move", key)] for key, name in others]
+    rows.append([button("Batal", ticket.id, "cancel")])
     return Rendered(text, rows)
 
 
@@ -593,19 +486,17 @@ def correction_picker(
     chosen = set(ticket.labels if selected_labels is None else selected_labels)
     labels = tuple(label for label in LABEL_CODES if label in chosen)
     unit = None if "spam" in labels else (selected_unit if selected_unit is not None else ticket.unit)
-    codes = _encode_labels(labels)
-    sel = f"{codes}.{unit or ''}"
-    rows = _label_rows(ticket.id, labels, sel)
+    rows = _label_rows(ticket.id, labels, unit)
     if "spam" not in labels:
-        rows += [[Button(("✅ " if key == unit else "") + name, callback_data(ticket.id, "fixu", key, codes))]
+        rows += [[button(("✅ " if key == unit else "") + name, ticket.id, "fixu", key, labels)]
                  for key, name in units]
-    rows.append([Button("Simpan", callback_data(ticket.id, "fixok", sel)),
-                 Button("Batal", callback_data(ticket.id, "cancel"))])
+    rows.append([button("Simpan", ticket.id, "fixok", None, labels, unit),
+                 button("Batal", ticket.id, "cancel")])
     return Rendered(_correction_text(ticket, labels, unit, units), rows)
 
 
-def _label_rows(ticket_id: int, labels: Sequence[str], sel: str) -> list[list[Button]]:
-    buttons = [Button(("✅ " if label in labels else "⬜ ") + name, callback_data(ticket_id, "fixl", label, sel))
+def _label_rows(ticket_id: int, labels: Sequence[str], unit: str | None) -> list[list[Button]]:
+    buttons = [button(("✅ " if label in labels else "⬜ ") + name, ticket_id, "fixl", label, labels, unit)
                for label, name in LABEL_NAMES.items()]
     return [buttons[:2], buttons[2:]]
 

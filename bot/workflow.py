@@ -55,6 +55,9 @@ class ChatScope:
         return self.kind in (MEDIA, SUPERVISOR)
 
 
+NOT_REGISTERED = "Maaf, Anda belum terdaftar sebagai petugas di bot ini. Hubungi tim media."
+
+
 class Refused(Exception):
     """An action that is not allowed; the message is shown to the person (Indonesian)."""
 
@@ -110,27 +113,60 @@ def check_may_act(routing: RoutingConfig, who: Person, ticket: Ticket) -> None:
     if who.sees_everything:
         return
     if not who.known:
-        raise Refused("Maaf, Anda belum terdaftar sebagai petugas di bot ini. Hubungi tim media.")
+        raise Refused(NOT_REGISTERED)
     if (ticket.account, ticket.unit or "") not in who.units:
         raise Refused(f"Maaf, tiket ini milik unit {unit_label(routing, ticket.account, ticket.unit)}; "
                       "hanya petugas unit itu atau tim media yang dapat memprosesnya.")
 
 
-def check_may_correct(who: Person) -> None:
+def check_media(who: Person, action: str) -> None:
+    """Actions only the media team may take: corrections, and the ministry's voice on Instagram."""
     if MEDIA not in who.roles:
-        raise Refused("Maaf, koreksi label dan unit hanya dapat dilakukan oleh tim media.")
-
-
-def check_may_reveal(routing: RoutingConfig, who: Person, ticket: Ticket) -> None:
-    check_may_act(routing, who, ticket)
+        raise Refused(MEDIA_ONLY_REFUSALS.get(action, "Maaf, tindakan ini hanya untuk tim media."))
 
 
 def check_in_scope(scope: ChatScope, ticket: Ticket) -> None:
-    """A button pressed in a unit group acts only on that group's tickets (a forged
-    callback naming another unit's ticket does nothing)."""
+    """A chat acts only on the tickets it handles: a unit group on its units' tickets, the
+    media team and the supervisor on all (a forged callback naming another ticket does nothing)."""
     if scope.sees_everything or (ticket.account, ticket.unit or "") in scope.units:
         return
     raise Refused("Tiket ini tidak ditangani di grup ini.")
+
+
+# Who may do each action (button actions as `bot.callbacks` names them, plus "note" and "view"):
+# ACT: officers of the ticket's unit, the media team and the supervisor; MEDIA: the media team;
+# VIEW: anyone routing.yaml knows. Every action also needs the ticket to belong to the chat.
+ACT, VIEW = "act", "view"
+RIGHTS: Mapping[str, str] = {
+    "ack": ACT, "move": ACT, "done": ACT, "answer": ACT, "reveal": ACT, "note": ACT,
+    "fix": MEDIA, "fixl": MEDIA, "fixu": MEDIA, "fixok": MEDIA,
+    "send": MEDIA, "edit": MEDIA, "spam_hide": MEDIA, "spam_show": MEDIA,
+    "cancel": VIEW, "hide": VIEW, "open": VIEW, VIEW: VIEW,
+}
+_CORRECTION = "Maaf, koreksi label dan unit hanya dapat dilakukan oleh tim media."
+_SEND = "Maaf, hanya tim media yang dapat menyetujui dan mengirim jawaban ke Instagram."
+_HIDE = "Maaf, hanya tim media yang dapat menyembunyikan atau menampilkan komentar di Instagram."
+MEDIA_ONLY_REFUSALS: Mapping[str, str] = {
+    "fix": _CORRECTION, "fixl": _CORRECTION, "fixu": _CORRECTION, "fixok": _CORRECTION,
+    "send": _SEND, "edit": "Maaf, hanya tim media yang dapat mengubah draf jawaban.",
+    "spam_hide": _HIDE, "spam_show": _HIDE,
+}
+
+
+def check_may(routing: RoutingConfig, who: Person, scope: ChatScope, ticket: Ticket, action: str) -> None:
+    """The one who-may-do-what check every action passes before it touches or shows a ticket:
+    the ticket must belong to the chat, and the person must hold the action's right."""
+    check_in_scope(scope, ticket)
+    right = RIGHTS.get(action)
+    if right == ACT:
+        check_may_act(routing, who, ticket)
+    elif right == MEDIA:
+        check_media(who, action)
+    elif right == VIEW:
+        if not who.known:
+            raise Refused(NOT_REGISTERED)
+    else:
+        raise Refused("Maaf, permintaan ini tidak dapat diproses. Silakan coba lagi.")
 
 
 def acknowledge(ticket: Ticket, who: Person, now: datetime) -> Change:
@@ -162,6 +198,14 @@ def resolve(ticket: Ticket, who: Person, now: datetime, note: str | None = None)
     if note:
         columns["resolution_note"] = note.strip()[:500]
     return Change(columns, "resolved", ACTIVE_STATUSES)
+
+
+def answered(ticket: Ticket, who: Person, now: datetime, text: str, detail: Mapping[str, Any]) -> Change:
+    """An answer approved by the media team was posted on Instagram: the ticket is resolved with it."""
+    if ticket.status not in ACTIVE_STATUSES:
+        raise Refused(f"Tiket #{ticket.id} sudah selesai; jawaban tidak dikirim.")
+    return Change({"status": RESOLVED, "resolved_by": who.user_id, "resolved_at": now,
+                   "resolution_note": text[:500]}, "answered", ACTIVE_STATUSES, detail)
 
 
 def correct(routing: RoutingConfig, ticket: Ticket, labels: tuple[str, ...], unit: str | None) -> Change:

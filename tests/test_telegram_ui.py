@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from bot import telegram_ui as ui
+from bot.callbacks import Callback, toggle_label
+from bot.callbacks import parse as parse_callback
 from bot.store import Ticket
 from bot.triage import ACKNOWLEDGED, OPEN, RESOLVED, SPAM
 
@@ -248,8 +250,8 @@ def test_callback_data_fits_64_bytes_for_every_action() -> None:
             for r in rendered:
                 for data in callbacks(r):
                     assert len(data.encode()) <= 64, data
-                    parsed = ui.parse_callback(data)
-                    assert parsed is not None and parsed.ticket_id == ticket_id, data
+                    parsed = parse_callback(data)
+                    assert parsed is not None and parsed.target == ticket_id, data
 
 
 def test_largest_ids_fit_with_the_configured_unit_keys() -> None:
@@ -269,19 +271,19 @@ def test_button_rejects_oversized_callback_data() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ("t:5:ack", ui.Callback(5, "ack")),
-        ("t:5:move", ui.Callback(5, "move")),
-        ("t:5:move:pusdatin", ui.Callback(5, "move", "pusdatin")),
-        ("t:5:open", ui.Callback(5, "open")),
-        ("t:5:reveal", ui.Callback(5, "reveal")),
-        ("t:5:fixl:spam:cq.pfm", ui.Callback(5, "fixl", "spam", ("complaint", "question"), "pfm")),
-        ("t:5:fixu:humas:n", ui.Callback(5, "fixu", "humas", ("negative",))),
-        ("t:5:fixok:s.", ui.Callback(5, "fixok", None, ("spam",), None)),
-        ("t:5:fixok:.humas", ui.Callback(5, "fixok", None, (), "humas")),
+        ("t:5:ack", Callback(5, "ack")),
+        ("t:5:move", Callback(5, "move")),
+        ("t:5:move:pusdatin", Callback(5, "move", "pusdatin")),
+        ("t:5:open", Callback(5, "open")),
+        ("t:5:reveal", Callback(5, "reveal")),
+        ("t:5:fixl:spam:cq.pfm", Callback(5, "fixl", "spam", ("complaint", "question"), "pfm")),
+        ("t:5:fixu:humas:n", Callback(5, "fixu", "humas", ("negative",))),
+        ("t:5:fixok:s.", Callback(5, "fixok", None, ("spam",), None)),
+        ("t:5:fixok:.humas", Callback(5, "fixok", None, (), "humas")),
     ],
 )
 def test_parse_callback(data: str, expected: ui.Callback) -> None:
-    assert ui.parse_callback(data) == expected
+    assert parse_callback(data) == expected
 
 
 @pytest.mark.parametrize(
@@ -290,7 +292,7 @@ def test_parse_callback(data: str, expected: ui.Callback) -> None:
      "t:5:fixok", "t:5:fixok:cq", "t:5:fixok:xyz.pfm", "t:5:fixu:pfm:zz", "t:-5:ack", "t:5:move:a:b"],
 )
 def test_parse_callback_rejects_malformed(data: str) -> None:
-    assert ui.parse_callback(data) is None
+    assert parse_callback(data) is None
 
 
 def test_correction_picker_is_stateless() -> None:
@@ -302,22 +304,22 @@ def test_correction_picker_is_stateless() -> None:
     assert by_text["✅ Ditjen Penanganan Fakir Miskin"] == "t:123:fixu:pfm:cq"
     assert by_text["Simpan"] == "t:123:fixok:cq.pfm" and by_text["Batal"] == "t:123:cancel"
     # pressing Negatif, then Pusdatin, then Simpan
-    labels, unit = ui.parse_callback(by_text["⬜ Negatif"]).selection()  # type: ignore[union-attr]
+    labels, unit = parse_callback(by_text["⬜ Negatif"]).selection()  # type: ignore[union-attr]
     assert (labels, unit) == (("complaint", "question", "negative"), "pfm")
     r = ui.correction_picker(t, UNITS, labels, unit)
     pick = next(b for b in all_buttons(r) if b.text == "Pusat Data dan Informasi Kesejahteraan Sosial")
-    labels, unit = ui.parse_callback(pick.callback_data).selection()  # type: ignore[union-attr]
+    labels, unit = parse_callback(pick.callback_data).selection()  # type: ignore[union-attr]
     assert unit == "pusdatin"
     r = ui.correction_picker(t, UNITS, labels, unit)
     save = next(b for b in all_buttons(r) if b.text == "Simpan")
-    assert ui.parse_callback(save.callback_data).selection() == (labels, "pusdatin")  # type: ignore[union-attr]
+    assert parse_callback(save.callback_data).selection() == (labels, "pusdatin")  # type: ignore[union-attr]
     assert "Label: Keluhan, Pertanyaan, Negatif" in r.text
 
 
 def test_spam_stands_alone_in_the_picker() -> None:
-    assert ui.toggle_label(("complaint", "question"), "spam") == ("spam",)
-    assert ui.toggle_label(("spam",), "question") == ("question",)
-    assert ui.toggle_label(("complaint", "question"), "question") == ("complaint",)
+    assert toggle_label(("complaint", "question"), "spam") == ("spam",)
+    assert toggle_label(("spam",), "question") == ("question",)
+    assert toggle_label(("complaint", "question"), "question") == ("complaint",)
     r = ui.correction_picker(make_ticket(), UNITS, ["spam"], "pfm")
     assert not any(d.split(":")[2] == "fixu" for d in callbacks(r))
     assert "t:123:fixok:s." in callbacks(r)
