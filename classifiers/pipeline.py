@@ -235,6 +235,12 @@ class Pipeline:
                 emb_full = np.zeros((n, np.asarray(emb).shape[1]), dtype=np.float32)
                 emb_full[heavy] = emb
 
+        # Hiding was measured with the shipped spam model; a model the corrections taught on top of
+        # it (classifiers.drift) must also convince the shipped one before a comment is hidden.
+        hide_p = spam_p
+        base = getattr(self.spam_model, "base", None)
+        if base is not None and self.config.spam_hide_at is not None:
+            hide_p = np.minimum(spam_p, np.asarray(base.spam_proba(texts), dtype=np.float64))
         labels: list[tuple[str, ...]] = []
         flagged: list[bool] = []
         for i in range(n):
@@ -260,7 +266,7 @@ class Pipeline:
                 unit_source=source,
                 unit_scores={u: float(round(p, 6)) for u, p in up.items()},
                 spam_flag=flagged[i],
-                may_hide=labels[i] == ("spam",) and hide_at is not None and bool(spam_p[i] >= hide_at),
+                may_hide=labels[i] == ("spam",) and hide_at is not None and bool(hide_p[i] >= hide_at),
             ))
         return out
 
