@@ -105,10 +105,7 @@ class TicketService:
     def add_note(self, actor: Actor, ticket_id: int, note: str) -> str:
         """A reply to a ticket message: the answer given, kept with the ticket."""
         ticket = self.load(actor, ticket_id, "note")
-        note = note.strip()[:500]
-        changes = {"resolution_note": note}
-        self.store.update_ticket(ticket.id, changes, actor=actor.tag, kind="note", now=self.clock(),
-                                 enqueue=self.edits(ticket.id))
+        self._apply(ticket, actor, workflow.note(ticket, note))
         return f"Catatan untuk tiket #{ticket_id} disimpan."
 
     def correct(self, actor: Actor, ticket_id: int, labels: Sequence[str], unit: str | None) -> str:

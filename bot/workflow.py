@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from bot.config import RoutingConfig
 from bot.store import Ticket
-from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED, SPAM
+from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED, SPAM, STATUSES
 from classifiers.base import LABELS
 
 MEDIA, SUPERVISOR, OFFICER = "media", "supervisor", "officer"
@@ -206,6 +206,11 @@ def answered(ticket: Ticket, who: Person, now: datetime, text: str, detail: Mapp
         raise Refused(f"Tiket #{ticket.id} sudah selesai; jawaban tidak dikirim.")
     return Change({"status": RESOLVED, "resolved_by": who.user_id, "resolved_at": now,
                    "resolution_note": text[:500]}, "answered", ACTIVE_STATUSES, detail)
+
+
+def note(ticket: Ticket, text: str) -> Change:
+    """An officer's note (a reply starting with "catatan:"): kept with the ticket, in any state."""
+    return Change({"resolution_note": text.strip()[:500]}, "note", STATUSES)
 
 
 def correct(routing: RoutingConfig, ticket: Ticket, labels: tuple[str, ...], unit: str | None) -> Change:

@@ -152,3 +152,21 @@ async def test_a_comment_corrected_to_spam_is_hidden_and_shown_again_when_correc
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def test_an_answer_to_a_ticket_closed_meanwhile_is_not_posted(
+        bot: Runtime, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
+    """Kirim goes through the state machine: a ticket resolved after its draft was written
+    is not answered on Instagram, and keeps who resolved it."""
+    tid = (await polled(bot, fake_instagram))["pkh"]
+    message = await ticket_in(fake_telegram, LINJAMSOS, tid)
+    await reply(fake_telegram, LINJAMSOS, OFFICER_LINJAMSOS, message.message_id, "Sudah kami cek, Bu.")
+    draft = await draft_message(fake_telegram, tid)
+    await press(fake_telegram, LINJAMSOS, message.message_id, OFFICER_LINJAMSOS, f"t:{tid}:done")
+    await press(fake_telegram, MEDIA, draft.message_id, MEDIA_MEMBER, draft.callback_data[0])
+    await fake_telegram.wait_for_async(
+        lambda: any(f"Tiket #{tid} sudah selesai" in (m.text or "") for m in fake_telegram.messages(MEDIA)), timeout=10)
+    assert fake_instagram.sent_replies == []
+    ticket = bot.store.ticket(tid)
+    assert ticket is not None and ticket.status == "resolved" and ticket.resolved_by == OFFICER_LINJAMSOS
+    assert [e["kind"] for e in bot.store.ticket_events(tid)].count("answered") == 0
