@@ -18,6 +18,7 @@ from bot import workflow
 from bot.callbacks import Callback, button
 from bot.config import ConfigError, RoutingConfig
 from bot.instagram import InstagramClient, InstagramError, MessagingWindowClosed, PermissionDenied, TokenInvalid
+from bot.pii import mask_pii
 from bot.service import Actor, TicketService
 from bot.store import Store, Ticket
 from bot.telegram_ui import Rendered
@@ -35,7 +36,8 @@ def draft_view(draft: Mapping[str, Any], ticket: Ticket, author: str, approver: 
     """The draft as the media team sees it (HTML), with the buttons its state allows."""
     channel = "balasan komentar" if ticket.channel == "comment" else "DM"
     head = f"✍️ <b>Draf jawaban tiket #{ticket.id}</b> ({channel}) dari {html.escape(author)}"
-    quote = html.escape(ticket.text[:200] + ("…" if len(ticket.text) > 200 else ""))
+    citizen = mask_pii(ticket.text)  # masked before it is cut: a cut number is no longer recognised
+    quote = html.escape(citizen[:200] + ("…" if len(citizen) > 200 else ""))
     lines = [head, f"Pesan warga: <i>{quote}</i>", f"<blockquote>{html.escape(draft['text'])}</blockquote>"]
     d = draft["id"]
     if draft["status"] == SENT:
@@ -155,7 +157,7 @@ def failure_reason(err: InstagramError) -> str:
 
 def spam_hidden_view(ticket: Ticket, hidden: bool) -> Rendered:
     """The media team's notice that a spam comment was hidden, with Tampilkan to undo."""
-    quote = html.escape(ticket.text[:150])
+    quote = html.escape(mask_pii(ticket.text)[:150])
     if hidden:
         return Rendered(f"🙈 Spam disembunyikan di Instagram (tiket #{ticket.id}, @{html.escape(ticket.author_username or '-')}):\n"
                          f"<i>{quote}</i>", [[button("Tampilkan", ticket.id, "spam_show")]])

@@ -282,7 +282,7 @@ async def _cmd_search(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     except Refused as err:
         await _refuse_command(update, str(err))
         return
-    found = services.tickets.visible(actor, services.store.tickets(search=query, order="t.id DESC", limit=200))
+    found = services.tickets.search(actor, query)
     await _reply(update, ui.search_results(found, query, services.settings.routing.timezone))
 
 

@@ -44,6 +44,7 @@ from bot.digest import (
     words,
     zone_label,
 )
+from bot.pii import mask_pii
 from bot.store import Store, iso
 from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED
 
@@ -96,7 +97,7 @@ class Histogram:
 
 @dataclass(frozen=True)
 class Recurring:
-    text: str  # the most frequent wording
+    text: str  # the most frequent wording, personal data masked
     count: int
     units: tuple[str, ...]  # "kemensos · linjamsos", most frequent first
 
@@ -290,7 +291,7 @@ def recurring_complaints(items: Sequence[tuple[str, str | None, str]], *, min_co
         if len(members) >= min_count:
             texts = Counter(" ".join(items[i][2].split()) for i in members)
             units = Counter(unit_label(items[i][0], items[i][1] or "-") for i in members)
-            found.append(Recurring(_shorten(texts.most_common(1)[0][0]), len(members),
+            found.append(Recurring(_shorten(mask_pii(texts.most_common(1)[0][0])), len(members),
                                    tuple(u for u, _ in units.most_common(3))))
     found.sort(key=lambda r: (-r.count, r.text))
     return tuple(found[:limit])

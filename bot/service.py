@@ -16,6 +16,7 @@ from bot import workflow
 from bot.callbacks import Callback
 from bot.config import RoutingConfig
 from bot.delivery import EDIT, MIRROR, TICKET
+from bot.pii import mask_pii
 from bot.store import Store, Ticket
 from bot.workflow import Change, ChatScope, Person, Refused
 
@@ -142,6 +143,21 @@ class TicketService:
 
     def visible(self, actor: Actor, tickets: Sequence[Ticket]) -> list[Ticket]:
         return [t for t in tickets if actor.scope.sees_everything or (t.account, t.unit or "") in actor.scope.units]
+
+    def search(self, actor: Actor, query: str, *, limit: int = 200) -> list[Ticket]:
+        """/cari: this chat's tickets whose text holds query as the searcher may see it. For
+        those who may not reveal a ticket's personal data, that is the masked text, so the
+        hidden digits cannot be found by searching for them."""
+        needle = query.casefold()
+        found = []
+        for ticket in self.visible(actor, self.store.tickets(search=query, order="t.id DESC", limit=limit)):
+            try:
+                workflow.check_may_act(self.routing, actor.person, ticket)  # who may reveal
+            except Refused:
+                if needle not in mask_pii(ticket.text).casefold():
+                    continue
+            found.append(ticket)
+        return found
 
     def _apply(self, ticket: Ticket, actor: Actor, change: Change) -> None:
         enqueue: list[tuple[object, ...]] = list(self.edits(ticket.id))

@@ -287,7 +287,7 @@ def _state_lines(ticket: Ticket, tz: Tz, people: Mapping[int, str] | None) -> li
         lines.append(f"🙋 Diterima oleh {who}, {format_wib(ticket.acknowledged_at, tz)}")
     if ticket.status == RESOLVED and ticket.resolved_at:
         who = _esc(_person(ticket.resolved_by, people))
-        note = f" — catatan: {_clip(ticket.resolution_note, 500)[0]}" if ticket.resolution_note else ""
+        note = f" — catatan: {_clip(mask_pii(ticket.resolution_note), 500)[0]}" if ticket.resolution_note else ""
         lines.append(f"✅ Selesai oleh {who}, {format_wib(ticket.resolved_at, tz)}{note}")
     return lines
 
@@ -457,7 +457,7 @@ def _event_detail(kind: str, detail: Mapping[str, Any], unit_names: Mapping[str,
         out += f": {_esc(names)}" + (f", unit {unit(detail['unit'])}" if detail.get("unit") else "")
     note = detail.get("note") or detail.get("resolution_note")
     if kind in ("resolved", "done") and note:
-        out += f" — catatan: {_clip(str(note), 300)[0]}"
+        out += f" — catatan: {_clip(mask_pii(str(note)), 300)[0]}"
     return out
 
 
