@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Sequence
 
 from telegram import Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -293,7 +293,11 @@ async def _cmd_spam(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not actor.person.sees_everything:
         await _refuse_command(update, ui.refusal("not_media_team"))
         return
-    spam = services.store.tickets(status="spam", order="t.id DESC", limit=50)
+    # A unit group sees its own ministry's spam only, whoever asks there.
+    accounts = [None] if actor.scope.sees_everything else sorted({a for a, _ in actor.scope.units})
+    spam = sorted((t for account in accounts
+                   for t in services.store.tickets(status="spam", account=account, order="t.id DESC", limit=50)),
+                  key=lambda t: -t.id)[:50]
     await _reply(update, ui.spam_list(spam, services.settings.routing.timezone))
 
 
@@ -372,7 +376,7 @@ async def _move(update: Update, services: Services, actor: Actor, cb: Callback, 
         await _show(update, ui.unit_picker(ticket, _units(services, ticket)))
         return "Pilih unit tujuan."
     services.tickets.reassign(actor, ticket.id, cb.arg)
-    await _redraw(update, services, ticket.id)
+    await _redrawn(update, services, cb)
     return ui.action_toast("move", ticket_id=ticket.id, unit_name=cb.arg.upper())
 
 
@@ -446,7 +450,13 @@ _BUTTONS: dict[str, ButtonAction] = {
 
 
 async def _redrawn(update: Update, services: Services, cb: Callback) -> str:
-    await _redraw(update, services, cb.target)
+    """After a change was applied: redraw the pressed message and confirm. A redraw that fails
+    does not undo the change (the outbox edits every message showing the ticket anyway), so the
+    person is told what happened, not that something went wrong."""
+    try:
+        await _redraw(update, services, cb.target)
+    except TelegramError:
+        log.warning("could not redraw the message after %s on ticket %s", cb.action, cb.target, exc_info=True)
     return ui.action_toast(cb.action, ticket_id=cb.target)
 
 
@@ -567,5 +577,5 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text("Maaf, terjadi gangguan. Tim media sudah diberi tahu.")
     services = context.application.bot_data.get("services")
     if services is not None:
-        services.store.add_alert("bot_error", f"Gangguan pada bot: {html.escape(repr(context.error))[:300]}",
+        services.store.add_alert("bot_error", f"Gangguan pada bot: {repr(context.error)[:300]}",  # plain text
                                  now=services.clock())

@@ -236,9 +236,16 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 
 def _send(settings: Settings, store: Any, now: datetime) -> None:
+    from telegram.error import InvalidToken, NetworkError
+
     from bot.app import deliver_outbox
 
-    report = asyncio.run(deliver_outbox(settings, store, now=now))
+    try:
+        report = asyncio.run(deliver_outbox(settings, store, now=now))
+    except (NetworkError, InvalidToken) as err:  # before anything was sent: the outbox keeps every row
+        why = "refused the bot token" if isinstance(err, InvalidToken) else f"is unreachable ({err})"
+        raise CommandError(f"Telegram at {settings.telegram_api_url} {why}; nothing was sent, "
+                           "the outbox keeps every message for the next try") from None
     print(f"sent {report.sent} message(s) to Telegram ({report.batched} ticket(s) in batches, {report.failed} failed)")
 
 

@@ -5,20 +5,32 @@ as the change that caused it), so nothing is lost across restarts. This module
 reads due rows, keeps under Telegram's flood limits so that the API never has
 to answer 429, and turns a backlog bigger than a group can take in a minute
 into batch messages ("12 tiket baru untuk PFM") instead of delaying it for hours.
+
+A send is recorded the moment Telegram's answer arrives: `AnswerHookRequest` hands
+the raw answer to the delivery in flight before python-telegram-bot reads it, and
+the row is marked sent in that same step, so a crash can duplicate only a message
+whose answer was still on its way (the Bot API has no idempotency key, so that
+round trip is the least a restart can repeat). Every row fails on its own: a row
+that cannot be rendered or sent is retried later with backoff while the rows
+behind it go out, and a message whose answer arrived but could not be read is
+recorded as sent-unknown (not sent again) and reported to the media team.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import defaultdict, deque
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Deque, Mapping, Protocol, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.request import HTTPXRequest
 
 from bot.store import Store
 from bot.telegram_ui import Button, Rendered
@@ -28,6 +40,28 @@ log = logging.getLogger(__name__)
 # Outbox kinds
 TICKET, MIRROR, EDIT, TEXT, DOCUMENT, PHOTO = "ticket", "mirror", "edit", "text", "document", "photo"
 BATCHABLE = (TICKET, MIRROR)
+NO_CHAT = 0  # passed to on_alert for a problem of one row, not of its group (so the media team hears of it)
+MAX_BACKOFF = 3600.0  # seconds: a row that keeps failing is tried again at least hourly
+
+# The send in flight in this task, told of Telegram's answer by AnswerHookRequest.
+_IN_FLIGHT: ContextVar["_InFlight | None"] = ContextVar("delivery_in_flight", default=None)
+
+
+class AnswerHookRequest(HTTPXRequest):
+    """PTB's HTTP transport, which also hands each answer to the delivery in flight (if
+    any, in this task) as soon as it arrives, before PTB parses it."""
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        status, body = await super().do_request(*args, **kwargs)
+        flight = _IN_FLIGHT.get()
+        if flight is not None:
+            flight.answer(status, body)
+        return status, body
+
+
+def telegram_request(read_timeout: float) -> AnswerHookRequest:
+    """The request object for the bot that delivers (ApplicationBuilder's pool size)."""
+    return AnswerHookRequest(connection_pool_size=256, read_timeout=read_timeout)
 
 
 @dataclass(frozen=True)
@@ -182,45 +216,95 @@ class Deliverer:
     async def _send(self, chat_id: int, group: list[dict[str, Any]], report: DeliveryReport) -> None:
         first = group[0]
         shows_ticket = len(group) == 1 and first["kind"] in BATCHABLE
-        version = self.store.ticket_version(first["ticket_id"]) if shows_ticket else 0
+        flight = _InFlight(self, chat_id, group, self.store.ticket_version(first["ticket_id"]) if shows_ticket else None)
+        token = _IN_FLIGHT.set(flight)
         try:
             try:
                 message_id = await self._call(chat_id, group)
             finally:
+                _IN_FLIGHT.reset(token)
                 # Counted when the answer is back: Telegram saw the request no later than
                 # that, so the window we keep is never shorter than the one it keeps.
                 self.guard.record(chat_id)
-        except RetryAfter as err:
+        except Exception as err:  # every row fails on its own; nothing here may stop the pass
+            self._failed(flight, err, report)
+            return
+        if not flight.recorded:  # a bot without AnswerHookRequest, an edit, or nothing sent at all
+            flight.record(message_id)
+        report.sent += 1
+        if len(group) > 1:
+            report.batched += len(group)
+        if flight.unreadable:
+            self._alert_unreadable(flight)
+
+    def _record(self, flight: "_InFlight", message_id: int | None, note: str | None = None) -> None:
+        """Mark the rows sent: called with Telegram's answer, before anything else is awaited."""
+        group, first, now = flight.group, flight.group[0], self.clock()
+        if len(group) > 1:
+            self.store.mark_batched([r["id"] for r in group], message_id, now, note=note)
+            return
+        if first["kind"] == EDIT:
+            message_id = None  # an edit shows an existing message; the row that sent it keeps its id
+        stale = (flight.version is not None and message_id is not None
+                 and self.store.ticket_version(first["ticket_id"]) != flight.version)
+        self.store.mark_sent(first["id"], message_id, now, note=note,
+                             then_enqueue=[self._catch_up(flight.chat_id, first, message_id)] if stale else ())
+
+    def _failed(self, flight: "_InFlight", err: Exception, report: DeliveryReport) -> None:
+        chat_id, group, first = flight.chat_id, flight.group, flight.group[0]
+        if flight.recorded:
+            # Telegram answered and the send is recorded (with its message id when the answer
+            # had one); only the client failed on the answer afterwards.
+            log.warning("outbox %s: sent and recorded, then the client failed on the answer: %r", _ids(group), err)
+            report.sent += 1
+            if flight.unreadable:
+                self._alert_unreadable(flight)
+            return
+        if isinstance(err, RetryAfter):
             seconds = _seconds(err.retry_after)
             report.retry_after.append(seconds)
             self.paused_until = time.monotonic() + seconds  # Telegram asks the whole bot to wait
             self._retry(group, "429", seconds)
-            return
-        except ChatMigrated as err:
+        elif isinstance(err, ChatMigrated):
             log.warning("chat %s became supergroup %s", chat_id, err.new_chat_id)
             self.store.add_chat_alias(chat_id, int(err.new_chat_id), self.clock())
-            return  # the rows now point at the new chat and go out on the next pass
-        except BadRequest as err:
-            if "not modified" in str(err).lower():
-                message_id = None
-            else:
-                self._fail(chat_id, group, f"Telegram menolak pesan ke grup {chat_id}: {err}", report, hours=1)
-                return
-        except Forbidden as err:
+            # the rows now point at the new chat and go out on the next pass
+        elif isinstance(err, BadRequest) and "not modified" in str(err).lower():
+            flight.record(None)
+            report.sent += 1
+        elif isinstance(err, BadRequest):
+            self._fail(chat_id, group, f"Telegram menolak pesan ke grup {chat_id}: {err}", report, hours=1)
+        elif isinstance(err, Forbidden):
             self._fail(chat_id, group, f"Bot tidak dapat mengirim ke grup {chat_id}: {err}", report, hours=1)
-            return
-        except (TimedOut, NetworkError) as err:
+        elif isinstance(err, (TimedOut, NetworkError)):
             self._retry(group, f"jaringan: {err}", 5 * (1 + int(first.get("attempts") or 0)))
-            return
-        now = self.clock()
-        if len(group) > 1:
-            self.store.mark_batched([r["id"] for r in group], message_id, now)
-            report.batched += len(group)
+        elif flight.answered or not isinstance(getattr(self.bot, "request", None), AnswerHookRequest):
+            # An answer came (or may have come: a bot whose answers we cannot see) and could not
+            # be read: the message may well be in the chat. Sending it again would show it twice.
+            flight.record_unknown(f"{type(err).__name__}: {err}")
+            report.sent += 1
+            self._alert_unreadable(flight)
         else:
-            stale = shows_ticket and message_id is not None and self.store.ticket_version(first["ticket_id"]) != version
-            self.store.mark_sent(first["id"], message_id, now,
-                                 then_enqueue=[self._catch_up(chat_id, first, message_id)] if stale else ())
-        report.sent += 1
+            # No answer came: nothing was sent (a rendering bug, text the client cannot encode).
+            attempts = int(first.get("attempts") or 0)
+            seconds = min(MAX_BACKOFF, 10.0 * 2 ** attempts)
+            reason = f"{type(err).__name__}: {err}"
+            log.error("outbox %s: not sent, retried in %.0f s: %s", _ids(group), seconds, reason, exc_info=err)
+            report.failed += len(group)
+            self._retry(group, reason, seconds)
+            if self.on_alert:
+                tickets = _tickets(group)
+                self.on_alert(NO_CHAT, f"Pesan ke grup {chat_id} (antrean {_ids(group)}{tickets}) gagal disiapkan: "
+                                       f"{reason[:200]}. Dicoba lagi dalam {_duration(seconds)}; pesan lain tetap dikirim.")
+
+    def _alert_unreadable(self, flight: "_InFlight") -> None:
+        log.error("outbox %s: Telegram's answer could not be read (%s); recorded as sent, not sent again",
+                  _ids(flight.group), flight.unreadable)
+        if self.on_alert:
+            self.on_alert(NO_CHAT, f"Pesan ke grup {flight.chat_id} (antrean {_ids(flight.group)}{_tickets(flight.group)}) "
+                                   f"sudah dikirim, tetapi jawaban Telegram tidak terbaca ({(flight.unreadable or '')[:200]}). "
+                                   "Pesan itu tidak dikirim ulang agar tidak tampil dua kali; periksa grup itu, dan bila "
+                                   "pesannya tidak ada, tampilkan tiketnya dengan /tiket NOMOR.")
 
     @staticmethod
     def _catch_up(chat_id: int, row: Mapping[str, Any], message_id: int | None) -> tuple[Any, ...]:
@@ -290,6 +374,64 @@ class Deliverer:
         self._retry(group, reason, hours * 3600)
         if self.on_alert:
             self.on_alert(chat_id, reason)
+
+
+class _InFlight:
+    """One send in flight: its rows, and whether Telegram's answer came and was recorded."""
+
+    def __init__(self, deliverer: Deliverer, chat_id: int, group: list[dict[str, Any]], version: int | None):
+        self.deliverer, self.chat_id, self.group, self.version = deliverer, chat_id, group, version
+        self.answered = False  # an HTTP answer arrived for this send
+        self.recorded = False  # the rows are marked sent
+        self.unreadable: str | None = None  # why a successful answer could not be read
+
+    def answer(self, status: int, body: bytes) -> None:
+        """Telegram's raw answer, straight from the transport: record a success at once.
+        Never raises (PTB would turn it into a network error, and the row would be sent again)."""
+        self.answered = True
+        if status != 200 or self.recorded:
+            return  # an error answer: nothing was shown, PTB raises it and `_failed` handles it
+        try:
+            data = json.loads(body)
+            if data.get("ok") is not True:
+                raise ValueError("no ok: true")
+            result: Any = data["result"]
+            # true: an edit of an inline message, or a method that answers true
+            message_id = None if result is True else int(result["message_id"])
+        except Exception as err:  # noqa: BLE001 - any unreadable answer is recorded the same way
+            self.record_unknown(f"{type(err).__name__}: {str(err)[:100]} in {body[:120]!r}")
+            return
+        self.record(message_id)
+
+    def record(self, message_id: int | None) -> None:
+        try:
+            self.deliverer._record(self, message_id)
+            self.recorded = True
+        except Exception:  # the store failed: `_send` tries again once the call returns
+            log.exception("outbox %s: recording the send failed", _ids(self.group))
+
+    def record_unknown(self, reason: str) -> None:
+        self.unreadable = reason
+        try:
+            self.deliverer._record(self, None, note=f"terkirim, jawaban tidak terbaca: {reason}")
+            self.recorded = True
+        except Exception:
+            log.exception("outbox %s: recording the send failed", _ids(self.group))
+
+
+def _ids(group: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(f"#{r['id']}" for r in group[:5]) + (f" dan {len(group) - 5} lainnya" if len(group) > 5 else "")
+
+
+def _tickets(group: Sequence[Mapping[str, Any]]) -> str:
+    ids = [r["ticket_id"] for r in group if r.get("ticket_id")]
+    if not ids:
+        return ""
+    return "; tiket " + ", ".join(f"#{t}" for t in ids[:5]) + (f" dan {len(ids) - 5} lainnya" if len(ids) > 5 else "")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} detik" if seconds < 60 else f"{seconds / 60:.0f} menit"
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:

@@ -38,6 +38,13 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
+def iso_ms(moment: datetime) -> str:
+    """Like iso(), with milliseconds (for moments measured, not compared)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the store needs time-zone-aware moments")
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
 def parse_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -596,23 +603,26 @@ class Store:
         return rows
 
     def mark_sent(self, outbox_id: int, telegram_message_id: int | None, now: datetime,
-                  then_enqueue: Sequence[tuple[Any, ...]] = ()) -> None:
+                  then_enqueue: Sequence[tuple[Any, ...]] = (), note: str | None = None) -> None:
         """Record a send; `then_enqueue` holds (key, chat_id, kind, ticket_id, payload) rows
-        queued in the same transaction, so a follow-up cannot be lost between the two."""
+        queued in the same transaction, so a follow-up cannot be lost between the two.
+        `note` says why a send is recorded without a message id (its answer was unreadable).
+        `sent_at` keeps milliseconds: it is when the answer was recorded."""
         with self.transaction():
-            self.db.execute("UPDATE outbox SET sent_at = ?, telegram_message_id = ?, last_error = NULL WHERE id = ?",
-                            [iso(now), telegram_message_id, outbox_id])
+            self.db.execute("UPDATE outbox SET sent_at = ?, telegram_message_id = ?, last_error = ? WHERE id = ?",
+                            [iso_ms(now), telegram_message_id, note, outbox_id])
             for key, chat_id, kind, ticket_id, payload in then_enqueue:
                 self._enqueue(key, chat_id, kind, ticket_id, payload, iso(now))
 
-    def mark_batched(self, outbox_ids: Sequence[int], telegram_message_id: int | None, now: datetime) -> None:
+    def mark_batched(self, outbox_ids: Sequence[int], telegram_message_id: int | None, now: datetime,
+                     note: str | None = None) -> None:
         """Rows shown together in one batch message; their own full message is sent only on request."""
         with self.transaction():
             for outbox_id in outbox_ids:
                 self.db.execute(
-                    "UPDATE outbox SET sent_at = ?, telegram_message_id = ?, last_error = NULL, "
+                    "UPDATE outbox SET sent_at = ?, telegram_message_id = ?, last_error = ?, "
                     "payload = json_set(COALESCE(payload, '{}'), '$.batched', json('true')) WHERE id = ?",
-                    [iso(now), telegram_message_id, outbox_id])
+                    [iso_ms(now), telegram_message_id, note, outbox_id])
 
     def mark_failed(self, outbox_id: int, error: str, retry_at: datetime) -> None:
         self.db.execute("UPDATE outbox SET attempts = COALESCE(attempts, 0) + 1, last_error = ?, not_before = ? WHERE id = ?",

@@ -573,7 +573,7 @@ def _queue_extra(ticket: Ticket, people: Mapping[int, str] | None, show_unit: bo
 
 def search_results(tickets: Sequence[Ticket], query: str, tz: Tz) -> Rendered:
     """/cari TEKS: matching tickets, newest first, the query in bold in each excerpt."""
-    shown_query = _esc(_clip(mask_pii(_one_line(query)), 100)[0])
+    shown_query = _clip(mask_pii(_one_line(query)), 100)[0]  # _clip escapes
     if not tickets:
         return Rendered(f"🔎 Tidak ada tiket yang memuat “{shown_query}”.")
     ordered = sorted(tickets, key=lambda t: (t.received_at, t.id), reverse=True)

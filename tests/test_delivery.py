@@ -155,3 +155,103 @@ async def test_a_group_that_removed_the_bot_is_reported_once_and_nothing_is_lost
     unsent = Store(settings.db_path).db.execute(
         "SELECT COUNT(*) FROM outbox WHERE chat_id = ? AND sent_at IS NULL", [LINJAMSOS]).fetchone()[0]
     assert unsent == 3  # kept in the outbox, sent again later once the bot is back in the group
+
+
+def alerts_in(fake: FakeTelegram, words: str) -> list[Any]:
+    return [m for m in fake.messages(MEDIA) if words in (m.text or "")]
+
+
+@pytest.mark.parametrize("answer", [b"<html>502 Bad Gateway</html>", b'{"ok": true, "result": {"message_id": 7}}'],
+                         ids=["not-json", "not-a-message"])
+async def test_a_send_whose_answer_cannot_be_read_is_not_sent_again(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any,
+        answer: bytes) -> None:
+    # A third-party Bot API server (or a proxy) carries the send out and answers something the
+    # client cannot read. The message is in the chat: sending it again shows it twice. This used
+    # to abort the whole pass, unmarked, and post the same ticket every second.
+    seed_burst(fake_instagram, 3)
+    fake_telegram.garble_answer("sendMessage", answer, times=1000, chat_id=MEDIA)
+    runtime, stop, task = await start(settings, classifier)
+    made = await runtime.poll_once()
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, LINJAMSOS)) == 3, timeout=20)
+    await fake_telegram.wait_for_async(lambda: len(shown_tickets(fake_telegram, MEDIA)) == 3, timeout=20)
+    await asyncio.sleep(3)  # long enough for several passes
+    stop.set()
+    await task
+    assert shown_tickets(fake_telegram, MEDIA) == Counter({t: 1 for t in made})
+    assert shown_tickets(fake_telegram, LINJAMSOS) == Counter({t: 1 for t in made})
+    from bot.store import Store
+
+    rows = Store(settings.db_path).db.execute("SELECT sent_at, telegram_message_id, last_error FROM outbox "
+                                    "WHERE chat_id = ? AND kind = 'mirror'", [MEDIA]).fetchall()
+    assert len(rows) == 3 and all(r[0] for r in rows)
+    if answer.startswith(b"{"):  # the message id was in the answer: kept, nothing to report
+        assert {r[1] for r in rows} == {7} and alerts_in(fake_telegram, "tidak terbaca") == []
+    else:  # recorded as sent-unknown, and the media team is told once
+        assert all(r[1] is None and "jawaban tidak terbaca" in r[2] for r in rows)
+        [alert] = alerts_in(fake_telegram, "jawaban Telegram tidak terbaca")
+        assert "tidak dikirim ulang" in (alert.text or "")
+
+
+async def test_a_row_that_cannot_be_sent_is_retried_with_backoff_and_the_rest_goes_out(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
+    # A row the renderer fails on (here a text row without its text, as a newer version might
+    # write) used to abort every pass: the rows behind it waited, the row was tried every second.
+    from bot.store import Store
+
+    now = datetime.now(timezone.utc)
+    store = Store(settings.db_path)
+    store.enqueue("broken", MEDIA, "text", now=now, payload={"buttons": []})
+    for i in range(3):
+        store.enqueue(f"after-{i}", MEDIA, "text", now=now, payload={"text": f"pesan {i}"})
+    store.close()
+    runtime, stop, task = await start(settings, classifier)
+    await fake_telegram.wait_for_async(
+        lambda: {f"pesan {i}" for i in range(3)} <= {m.text for m in fake_telegram.messages(MEDIA)}, timeout=10)
+    alert = await fake_telegram.wait_for_async(lambda: alerts_in(fake_telegram, "gagal disiapkan"), timeout=10)
+    await asyncio.sleep(3)
+    stop.set()
+    await task
+    assert len(alert) == 1 and "KeyError" in (alert[0].text or "") and "Dicoba lagi dalam 10 detik" in (alert[0].text or "")
+    attempts, not_before, sent_at = Store(settings.db_path).db.execute(
+        "SELECT attempts, not_before, sent_at FROM outbox WHERE key = 'broken'").fetchone()
+    assert attempts == 1 and sent_at is None and not_before > now.isoformat()  # once, then backing off
+
+
+def test_deliver_with_telegram_unreachable_says_so_in_one_line(tmp_path: Any) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import BOT_TOKEN, ROOT, ROUTING_FILE
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, TRIAGE_CONFIG=str(ROUTING_FILE), TRIAGE_DB=str(tmp_path / "t.db"),
+               TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_URL=f"http://127.0.0.1:{port}")
+    done = subprocess.run([sys.executable, "-m", "bot", "deliver"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and BOT_TOKEN not in done.stderr + done.stdout
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("triage deliver: Telegram at http://127.0.0.1:") and "unreachable" in line, line
+
+
+async def test_a_ticket_with_a_5000_character_username_still_fits_one_message(
+        settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
+    # Telegram refuses a text over 4096 characters: the ticket used to be refused for ever.
+    now = datetime.now(timezone.utc)
+    fake_instagram.set_clock(now)
+    post = fake_instagram.add_media(KEMENSOS, caption="PKH", timestamp=now - timedelta(hours=1))
+    fake_instagram.add_comment(post, "PKH saya belum cair min, tolong dicek " * 100, "w" * 5000,
+                               timestamp=now - timedelta(minutes=1))
+    runtime, stop, task = await start(settings, classifier)
+    (ticket_id,) = await runtime.poll_once()
+    unit_message = await ticket_in(fake_telegram, LINJAMSOS, ticket_id)
+    mirror = await ticket_in(fake_telegram, MEDIA, ticket_id)
+    stop.set()
+    await task
+    assert len(unit_message.text or "") <= 4096 and "@" + "w" * 30 in (unit_message.text or "")
+    assert "w" * 50 not in (unit_message.text or "") + (mirror.text or "")

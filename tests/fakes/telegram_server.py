@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 from aiohttp import BodyPartReader, web
 
 __all__ = [
+    "Answer",
     "ApiError",
     "Call",
     "CallbackAnswer",
@@ -603,6 +604,24 @@ class _Injection:
 
 
 @dataclass
+class _Garble:
+    method: str
+    body: bytes
+    remaining: int
+    chat_id: int | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A successful answer that carried a message, and when (wall clock) it was written."""
+
+    method: str
+    chat_id: int
+    message_id: int
+    at: float  # time.time() just before the answer was handed to the HTTP server
+
+
+@dataclass
 class _SlowAnswer:
     method: str
     seconds: float
@@ -686,6 +705,8 @@ class FakeTelegram:
         self._file_paths: dict[str, str] = {}
         self._injections: list[_Injection] = []
         self._slow_answers: list[_SlowAnswer] = []
+        self._garbles: list[_Garble] = []
+        self._answer_log: list[Answer] = []
         self._flood_overall: collections.deque[float] = collections.deque()
         self._flood_chats: dict[int, collections.deque[float]] = collections.defaultdict(
             collections.deque
@@ -902,10 +923,17 @@ class FakeTelegram:
                     Call(method, params,
                          {k: (u.filename, len(u.content)) for k, u in files.items()}, status)
                 )
+        if isinstance(body, bytes):  # a garbled answer (see garble_answer)
+            return web.Response(body=body, status=status, content_type="application/json")
+        result = body.get("result")
+        if status == 200 and isinstance(result, dict) and "message_id" in result:
+            chat = result.get("chat") or {}
+            with self._lock:
+                self._answer_log.append(Answer(method, chat.get("id", 0), result["message_id"], time.time()))
         return web.json_response(body, status=status)
 
     async def _dispatch(self, request: web.Request, method: str, params: JSON,
-                        files: dict[str, _Upload]) -> tuple[int, JSON]:
+                        files: dict[str, _Upload]) -> tuple[int, JSON | bytes]:
         """Answer one call; fills ``params``/``files`` in place for the call log."""
         try:
             decoded, uploads = await self._read_params(request)
@@ -924,6 +952,9 @@ class FakeTelegram:
                 with self._lock:
                     result = handler(params, files)
             await self._answer_late(method, params)
+            garbled = self._garbled(method, params)
+            if garbled is not None:
+                return 200, garbled
             status, body = 200, {"ok": True, "result": result}
         except ApiError as exc:
             status, body = exc.code, exc.body()
@@ -1739,6 +1770,28 @@ class FakeTelegram:
         the client still waits for its id."""
         with self._lock:
             self._slow_answers.append(_SlowAnswer(method.lower(), seconds, times, chat_id))
+
+    def garble_answer(self, method: str, body: bytes = b"<html>502 Bad Gateway</html>", times: int = 1, *,
+                      chat_id: int | None = None) -> None:
+        """Carry out the next ``times`` calls of ``method`` ("*" = any) but answer them with
+        ``body`` and status 200, as a broken proxy or a third-party Bot API server may: the
+        message is in the chat, and the client cannot read the answer."""
+        with self._lock:
+            self._garbles.append(_Garble(method.lower(), body, times, chat_id))
+
+    def _garbled(self, method: str, params: JSON) -> bytes | None:
+        with self._lock:
+            for garble in self._garbles:
+                if garble.remaining > 0 and garble.method in ("*", method.lower()) \
+                        and garble.chat_id in (None, params.get("chat_id")):
+                    garble.remaining -= 1
+                    return garble.body
+        return None
+
+    def answers(self) -> list[Answer]:
+        """Successful answers that carried a message, with the wall-clock time they were written."""
+        with self._lock:
+            return list(self._answer_log)
 
     async def _answer_late(self, method: str, params: JSON) -> None:
         with self._lock:
