@@ -260,6 +260,8 @@ def render_figures(report: Mapping[str, Any]) -> str:
         s = report["smsa_test"]
         lines += ["", "SmSA test split (n={}), SmSA 'negative' vs our `negative` label: ".format(s["n"])
                   + ", ".join(f"{k.replace('_negative_f1', '')} F1 {v:.3f}" for k, v in s.items() if k != "n") + "."]
+    if report.get("public_test"):
+        lines += ["", *render_public(report["public_test"])]
     lines += ["", "Tuning on held-out training data:", "",
               f"- n-gram out-of-fold macro-F1: {report.get('ngram_oof_macro_f1', 0):.3f}"]
     if "ensemble" in report:
@@ -276,6 +278,22 @@ def render_figures(report: Mapping[str, Any]) -> str:
         c = report["cascade"]
         lines.append(f"- cascade: {c.get('rule', 'absolute')} margin {c['margin']} "
                      f"(by rule and margin: {c['table']})")
+    if "unit_floor" in report:
+        f = report["unit_floor"]
+        lines.append(f"- below unit-model probability {f['chosen']} (and with no keyword) a ticket goes to the "
+                     f"account's default unit (held-out unit accuracy by floor: "
+                     f"{ {k: round(v, 3) for k, v in f['table'].items()} })")
+    if report.get("spam_hide"):
+        h = report["spam_hide"]
+        lines.append(f"- spam is hidden on Instagram only from spam probability {h.get('at')} on, and only when no "
+                     f"other label fires (held-out: precision {h.get('precision')}, {h.get('false_hides')} false "
+                     f"hides of {h.get('hidden')}, recall {h.get('recall')}, n={h.get('n')})")
+    if "public_extra" in report:
+        x = report["public_extra"]
+        lines.append(f"- real sets' training parts ({', '.join(x['sets'])}): {x['rows']} rows, weight {x['weight']}")
+    if "judol_label_extra" in report:
+        x = report["judol_label_extra"]
+        lines.append(f"- judol promotions as 'no complaint/question/negative' rows for the label models: {x['rows']}")
     if "sentiment_extra" in report:
         x = report["sentiment_extra"]
         lines.append(f"- SmSA train rows as weak `negative` data: {x['rows']} ({x['negative']} negative), "
@@ -286,6 +304,24 @@ def render_figures(report: Mapping[str, Any]) -> str:
                      + "; ".join(f"{n}: {b['thresholds']}" for n, b in cfg.get("backends", {}).items()))
     lines.append(f"- training time {report.get('total_seconds', report.get('train_seconds', 0)):.0f} s")
     return "\n".join(lines)
+
+
+def render_public(public: Mapping[str, Any]) -> list[str]:
+    """The real-set figures of every backend: the share of each group given each label."""
+    from classifiers.public_sets import TARGETS
+
+    lines = ["Real sets, test parts (never trained or tuned on; sent as kemendag comments): the share of each "
+             "group given a label, against the targets of issue 12 (≤ a rate that should stay low, ≥ a recall).", "",
+             "| group | label | target | " + " | ".join(public) + " |",
+             "|---|---|---|" + "---|" * len(public)]
+    for group, label, kind, bound in TARGETS:
+        cells = []
+        for rep in public.values():
+            fig = rep["figures"].get(group, {})
+            cells.append(f"{fig[label]:.3f}" if label in fig else "—")
+        lines.append(f"| {group} (n={next(iter(public.values()))['figures'].get(group, {}).get('n', 0)}) | {label} | "
+                     f"{'≤' if kind == 'max' else '≥'} {bound:.2f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_model_card(report: Mapping[str, Any], path: Path) -> None:

@@ -5,18 +5,23 @@
 
 For a batch:
 1. the language of each message (classifiers.language);
-2. the n-gram spam model; a message whose spam probability reaches
-   `spam_fast` is spam alone and skips everything below (the transformer too);
+2. the n-gram spam model and the n-gram label model; a message whose spam
+   probability reaches `spam_fast` and in which no other label reaches its
+   threshold is a plain promotion: spam alone, unseen by the transformer;
 3. label probabilities: the n-gram model, the fine-tuned transformer, or a
    weighted average of both (which one, and the weight, are decided at training
    time by measurement and stored in the model's config.json);
 4. per-label thresholds (tuned on held-out training data, stored with the
-   model); spam stands alone;
+   model); spam is one signal among others: it stands alone only when nothing
+   else reaches its threshold, otherwise the other labels (and the ticket) stay
+   and `spam_flag` is set; `may_hide` only for spam alone at `spam_hide_at`;
 5. the unit, from the Router (routing.yaml keywords first, then the learned
-   unit model).
+   unit model, then the account's default unit when the model is unsure).
 
-Backends: "default" (what config.json names as default, normally the
-transformer ensemble) and "ngram" (no torch: fast, small; also for tests).
+Backends: "default" is chosen on this machine by measured speed
+(`choose_default`): the most accurate backend that reaches SPEED_TARGETS, and
+"ngram" (no torch: fast, small; also for tests) where none does or torch is
+not installed.
 Bad input (empty, huge, control characters, emoji only, a URL only) always
 gets a prediction.
 """
@@ -143,7 +148,7 @@ def decide_labels(probs: Mapping[str, float], thresholds: Mapping[str, float]) -
 
 
 def spam_flagged(probs: Mapping[str, float], thresholds: Mapping[str, float]) -> bool:
-    return probs.get("spam", 0.0) >= thresholds.get("spam", 0.5)
+    return bool(probs.get("spam", 0.0) >= thresholds.get("spam", 0.5))  # a plain bool: it goes into JSON
 
 
 def other_evidence(probs: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:

@@ -320,8 +320,10 @@ class TrainOptions:
     public_weight: float = 1.0
     # Gambling promotions as "no complaint/question/negative" rows for the label models.
     judol_label_weight: float = 1.0
-    # Rows of the real data the transformer sees at most (it trains ~10 rows/s on 2 cores).
-    transformer_extra_rows: int | None = 8000
+    # Rows of the extra data (SmSA, real sets, promotions) the transformer sees at most: it trains
+    # ~10 rows/s on 2 cores, so all ~25,000 would take over an hour an epoch; the n-gram models
+    # see every row.
+    transformer_extra_rows: int | None = 4000
 
 
 def _save_joblib(obj: Any, path: Path) -> None:
@@ -727,7 +729,23 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
         progress(f"SmSA test negative F1: {report['smsa_test']}")
     if eval_records:
         report["alternatives"] = measure_alternatives(out_dir, rules, eval_records, progress=progress)
+    if public is not None:
+        report["public_test"] = measure_public(out_dir, rules, Path(public), progress=progress)
     return report
+
+
+def measure_public(model_dir: Path, rules: Mapping[str, AccountRules], public: Path, *,
+                   backends: Sequence[str] | None = None,
+                   progress: Callable[[str], None] = print) -> dict[str, Any]:
+    """Each backend on the test parts of the real sets (never trained or tuned on)."""
+    from classifiers.pipeline import load_classifier, read_config
+    from classifiers.public_sets import format_scores, score_sets
+
+    out: dict[str, Any] = {}
+    for name in backends or read_config(model_dir)["backends"]:
+        out[name] = score_sets(load_classifier(rules, model_dir, backend=name), public)
+        progress(f"== {name} on the real sets\n{format_scores(out[name])}")
+    return out
 
 
 def measure_alternatives(model_dir: Path, rules: Mapping[str, AccountRules], eval_records: Sequence[Record], *,

@@ -73,3 +73,55 @@ def test_default_backend_survives_bad_input() -> None:
     texts = ["", "😀" * 40, "https://bit.ly/x", "\x00\x07", "x" * 100_000]
     preds = clf.predict([MessageIn("kemendag", "comment", t) for t in texts])
     assert len(preds) == len(texts)
+
+
+# Issue 12: what the media team must be able to trust on real text. The texts are written here,
+# not taken from the evaluation set; every backend the bot may choose is checked.
+BACKENDS = ("ngram", "transformer", "fast")
+GAMBLING_NAMED = [
+    ("kemensos", "situs slot gacor88 masih bisa dibuka sampai sekarang, tolong diblokir pak"),
+    ("kemensos", "suami saya habis uang bansos buat depo di situs judol maxwin, tolong ditindak"),
+    ("kemendag", "kenapa iklan situs judi online dibiarkan di kolom komentar akun ini min?"),
+    ("kemendag", "saya ketipu robot trading yang promosi di link bio, uang 20jt hilang, lapor kemana ya"),
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    return load_classifier(default_rules(), backend=request.param)
+
+
+def test_naming_a_gambling_site_to_complain_or_ask_keeps_the_ticket(backend) -> None:  # type: ignore[no-untyped-def]
+    preds = backend.predict([MessageIn(acc, "comment", text) for acc, text in GAMBLING_NAMED])
+    for (acc, text), p in zip(GAMBLING_NAMED, preds):
+        assert "spam" not in p.labels and {"complaint", "question"} & set(p.labels), (text, p)
+        assert p.unit is not None and not p.may_hide, (text, p)
+
+
+def test_complaints_outside_every_units_topics_reach_the_default_unit(backend) -> None:  # type: ignore[no-untyped-def]
+    texts = ["lampu jalan depan rumah mati sudah seminggu, tolong diperbaiki",
+             "jalan di depan gang kami berlubang besar, sudah 2 motor jatuh"]
+    for account in ("kemensos", "kemendag"):
+        for p in backend.predict([MessageIn(account, "comment", t) for t in texts]):
+            assert "complaint" in p.labels and p.unit == "humas", p
+
+
+def test_spaced_and_math_letter_brands_are_caught(backend) -> None:  # type: ignore[no-untyped-def]
+    texts = ["𝐆 𝐀 𝐉 𝐀 𝐇 𝟕 𝟕 lagi gacor parah, wd berapapun dibayar, cek profil",
+             "K O M E T 8 8 maxwin hari ini, depo 10rb aja bosku",
+             "𝕻𝖆𝖓𝖙𝖆𝖎𝟒𝟒 anti rungkad, link di bio"]
+    for p in backend.predict([MessageIn("kemensos", "comment", t) for t in texts]):
+        assert p.labels == ("spam",), p
+
+
+def test_the_default_is_the_most_accurate_backend_that_reaches_the_speed_targets(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from classifiers import pipeline
+
+    monkeypatch.setattr(pipeline, "SPEED_TARGETS", {"comment": 0.0, "dm": 0.0})
+    reachable = load_classifier(default_rules(), backend="default")
+    assert reachable.config.name == "transformer" and "reaches the targets" in reachable.choice
+    monkeypatch.setattr(pipeline, "SPEED_TARGETS", {"comment": 1e9, "dm": 1e9})
+    unreachable = load_classifier(default_rules(), backend="default")
+    assert unreachable.config.name == "ngram"
+    assert "transformer" in unreachable.choice and "fast" in unreachable.choice and "below" in unreachable.choice

@@ -82,3 +82,12 @@ def test_no_hide_level_means_nothing_is_hidden(small: Pipeline) -> None:
                      unit_models=small.unit_models)
     (promo,) = never.predict([MessageIn("kemensos", "comment", "slot gacor hari ini maxwin 7x cek bio")])
     assert promo.labels == ("spam",) and not promo.may_hide
+
+
+def test_flags_are_plain_booleans_that_json_can_carry(small: Pipeline) -> None:
+    import json
+
+    for p in small.predict([MessageIn("kemensos", "comment", t) for t in
+                            ("slot gacor hari ini maxwin 7x cek bio", "pkh saya belum cair", "terima kasih")]):
+        assert type(p.spam_flag) is bool and type(p.may_hide) is bool
+        json.dumps({"spam_flag": p.spam_flag, "may_hide": p.may_hide})
