@@ -18,8 +18,8 @@ Pure: text in, spans or masked text out. What is found:
             "bank ...", BRI, BNI, BCA, BSI, BJB, SeaBank, ...) before it, or a bank
             word or "a/n", "a.n." right after it; masked keeping the last 4
             digits ("******7890").
-- ``bpjs``  13-digit KIS/BPJS card number (starts 000, or follows a word such as
-            BPJS, KIS, JKN); masked like an account.
+- ``bpjs``  13-digit KIS/BPJS card number starting 000, or an 11-13 digit number
+            after a word such as BPJS, KIS, JKN, no. peserta; masked like an account.
 - ``npwp``  15-digit tax number, after the word NPWP or written 12.345.678.9-012.345;
             masked like an account.
 
@@ -152,7 +152,10 @@ _MAIL_PROVIDERS = frozenset(
 _COMMON_TLDS = frozenset("com net org id co info biz io me edu gov xyz online site".split())
 _ID_SECOND_LEVEL = re.compile(r"\.(?:co|go|ac|sch|or|net|web|my|biz|mil|desa|ponpes)\.id$", re.IGNORECASE)
 
-_URL = re.compile(r"\b(?:https?://|www\.)\S+|\b(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}/\S*", re.IGNORECASE)
+_URL = re.compile(  # with a scheme or www, or a bare domain with a path: wa.me/62..., bit.ly/..., s.id/...
+    r"\b(?:https?://|www\.)\S+"
+    r"|\b(?:[A-Za-z0-9\-]+\.)+(?:com|net|org|id|me|ly|co|io|gl|ee|link|info|site|app|gov|edu)/\S*",
+    re.IGNORECASE)
 _PHONE_IN_URL = re.compile(r"(?<![0-9])(?:\+?62|0062|0)8[1-9][0-9]{7,10}(?![0-9])")
 _MONEY = re.compile(r"\b(?:Rp|IDR)\.?\s*[0-9][0-9.,]*(?:\s*(?:rb|ribu|jt|juta|k)\b)?", re.IGNORECASE)
 
@@ -289,7 +292,7 @@ def _chains(text: str) -> list[list[_Group]]:
 def _free(text: str, start: int, end: int) -> bool:
     """Whether a digit group stands on its own, or is glued only to a word that names it."""
     before = text[max(0, start - 30):start]
-    glued_word = re.search(r"([A-Za-z]+)([\-/#_]?)$", before)
+    glued_word = re.search(r"([A-Za-z]+)([\-/#_]?)\Z", before)
     if glued_word:
         word_start = start - len(glued_word.group())
         if word_start > 0 and text[word_start - 1] in "@#_":
@@ -412,7 +415,7 @@ def _stretches(chain: list[_Group], *, near_bank: bool) -> list[list[_Group]]:
         country = so_far in ("62", "0062") or (so_far[:2] == "62" and len(so_far) == 4 and len(prev.digits) == 2)
         grouped = all(len(g.digits) >= 3 for g in stretch if g.digits not in ("62", "0062"))
         phone_tail = len(stretch) >= 2 and len(cur.digits) == 2 and grouped and bool(_MOBILE_START.match(so_far))
-        free = near_bank and tight and len(prev.digits) >= 3
+        free = near_bank and tight and max(len(prev.digits), len(cur.digits)) >= 3
         if spaced and not (country or phone_tail or free) and min(len(prev.digits), len(cur.digits)) < 3:
             out.append([cur])
         else:
@@ -452,11 +455,11 @@ def _kind(text: str, groups: list[_Group]) -> str | None:
         return None  # 0800 (toll-free) and 0809 (premium) numbers belong to organisations
     if len(digits) == 16 and context in (KK, NIK) and (len(groups) == 1 or _nik_shaped(digits)):
         return context  # in groups, only with a NIK's structure: "NIK ... sejak 2020 2021 2022 2023" is years
-    if 10 <= len(digits) <= 16 and context == BANK and not amount:
-        return BANK
+    if 10 <= len(digits) <= 16 and context == BANK and not amount and all(_TIGHT.fullmatch(g.sep) for g in groups[1:]):
+        return BANK  # written with spaces, dots or dashes: "No. SK 460/1234/2025" is not an account
     if len(digits) == 15 and (context == NPWP or _NPWP_FORMAT.match(value)):
         return NPWP
-    if len(digits) == 13 and (context == BPJS or digits.startswith("000")):
+    if (len(digits) == 13 and digits.startswith("000")) or (11 <= len(digits) <= 13 and context == BPJS):
         return BPJS
     if len(digits) == 16 and not amount and (_nik_shaped(digits) or (len(groups) == 1 and digits[0] != "0")):
         return NIK  # a NIK's structure, or one block of 16 digits (a year list is not: "2020 2021 2022 2023")

@@ -262,3 +262,31 @@ def test_spans_point_at_the_original_text_around_invisible_and_wide_characters()
     (span,) = find_pii(text)
     assert text[span.start:span.end] == f"３２０１{ZW}０１０１０１０１０００１"
     assert mask_pii(text) == "NIK 3201********0001 ok"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ini NIK saya\n3201010101010001\nmohon dicek", "ini NIK saya\n3201********0001\nmohon dicek"),
+        ("No.HP/WA:0813 1859 7360", "No.HP/WA:0813*****360"),
+        ("KTP:3201010101010001/KK:3201012502100003", "KTP:3201********0001/KK:3201********0003"),
+        ("rek BRI 0123-01-012345-50-3 a/n Siti", "rek BRI ***********5503 a/n Siti"),
+        ("bpjs ketenagakerjaan 12345678901", "bpjs ketenagakerjaan *******8901"),
+        ("NPWP 09.254.294.3-407.000", "NPWP ***********7000"),
+    ],
+)
+def test_more_ways_people_write_numbers(text: str, expected: str) -> None:
+    assert mask_pii(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rekening saya diblokir, No. SK 460/1234/2025",
+        "jam 08.00 - 12.00, 13.00 - 16.00",
+        "tgl 2025/11/27 jam 10.30, 2/3 KPM belum dapat",
+        "Rp 1.500.000 untuk 3 bulan (Oktober-Desember 2025)",
+    ],
+)
+def test_more_ordinary_numbers(text: str) -> None:
+    assert mask_pii(text) == text

@@ -92,6 +92,15 @@ def bpjs(rng: random.Random) -> str:
     return "000" + "".join(rng.choice("0123456789") for _ in range(10))
 
 
+_JOINERS = [" ", ": ", ":", "\n", " :\n", "=", ".", " - ", " (", "\n\n", " adalah ", " saya ", "  "]
+
+
+def lead(rng: random.Random, words: list[str]) -> str:
+    """A word naming the number and what joins it to the number ("NIK: ", "hp\n", "WA saya ")."""
+    word = rng.choice(words)
+    return word + rng.choice(_JOINERS) if word else ""
+
+
 def split(digits: str, sizes: list[int]) -> list[str]:
     out, i = [], 0
     for size in sizes:
@@ -130,7 +139,7 @@ def phone_plain(rng: random.Random) -> Case:
     groups = phone_groups(rng, number)
     written = rng.choice([number, "-".join(groups), " ".join(groups), ".".join(groups), "+62" + number[1:],
                           "+62 " + " ".join(phone_groups(rng, number))[1:], "62" + number[1:]])
-    return Case(sentence(rng, rng.choice(["hp ", "WA saya ", "hubungi ", "no. telp ", ""]) + written),
+    return Case(sentence(rng, lead(rng, ["hp", "WA", "hubungi", "no. telp", "No.HP/WA", "kontak", ""]) + written),
                 significant(number))
 
 
@@ -138,15 +147,18 @@ def nik_plain(rng: random.Random) -> Case:
     number = nik(rng)
     written = rng.choice([number, " ".join(nik_groups(rng, number)), "-".join(nik_groups(rng, number)),
                           ".".join(split(number, [2, 2, 2, 6, 4]))])
-    return Case(sentence(rng, rng.choice(["NIK ", "nik saya ", "No KTP: ", "KK ", "no kk ", ""]) + written), number)
+    return Case(sentence(rng, lead(rng, ["NIK", "nik saya", "No KTP", "KK", "no kk", "ini NIK saya", ""]) + written),
+                number)
 
 
 def bank_plain(rng: random.Random) -> Case:
     number = account(rng)
-    written = rng.choice([number, " ".join(split(number, [4, 4, 4, 4])), "-".join(split(number, [3, 3, 4, 6]))])
+    written = rng.choice([number, " ".join(split(number, [4, 4, 4, 4])), "-".join(split(number, [3, 3, 4, 6])),
+                          " ".join(split(number, [4, 2, 6, 2])), "-".join(split(number, [4, 2, 6, 2])),
+                          ".".join(split(number, [3, 3, 4]))])
     bank = rng.choice(_BANKS)
-    return Case(sentence(rng, rng.choice([f"rek {bank} ", f"no rekening {bank}: ", f"norek {bank} ", f"{bank} "])
-                         + written), number)
+    return Case(sentence(rng, lead(rng, [f"rek {bank}", f"no rekening {bank}", f"norek {bank}", bank]) + written),
+                number)
 
 
 def email_plain(rng: random.Random) -> Case:
@@ -339,6 +351,9 @@ def bpjs_kis(rng: random.Random) -> Case:
     number = bpjs(rng)
     written = rng.choice([number, f"{number[:4]} {number[4:8]} {number[8:]}", f"{number[:4]}-{number[4:]}"])
     word = rng.choice(["No. BPJS ", "KIS ", "no kartu KIS ", "nomor BPJS Kesehatan ", "JKN ", "kartu saya ", ""])
+    if rng.random() < 0.25:  # BPJS Ketenagakerjaan (KPJ): 11 digits
+        number = str(rng.randint(10, 99)) + "".join(rng.choice("0123456789") for _ in range(9))
+        written, word = number, rng.choice(["BPJS Ketenagakerjaan ", "no KPJ BPJS TK: ", "bpjs tk "])
     return Case(sentence(rng, word + written), number)
 
 
