@@ -311,8 +311,8 @@ def _free(text: str, start: int, end: int) -> bool:
 
 
 def _numbers_in_chain(text: str, chain: list[_Group]) -> list[PiiSpan]:
-    """Split one chain of digit groups into numbers. Dates and runs of years are set
-    aside first; then a NIK written in groups; then, at each group, the longest
+    """Split one chain of digit groups into numbers. Dates, amounts and runs of years
+    are set aside first; then a NIK written in groups; then, at each group, the longest
     stretch of groups that makes a number of some kind."""
     found: list[PiiSpan] = []
     near_bank = _context(text, chain[0].start, chain[-1].end) == BANK
@@ -359,8 +359,8 @@ def _without_ordinary(chain: list[_Group]) -> list[list[_Group]]:
     k = 0
     while k < len(chain):
         run = k
-        while run < len(chain) and _is_year(chain[run]) and (run == k or int(chain[run].digits) > int(chain[run - 1].digits)):
-            run += 1
+        while run < len(chain) and _is_year(chain[run]) and (run == k or chain[run].digits > chain[run - 1].digits):
+            run += 1  # rising years: 2020 2021 2022
         if run - k >= 3 or (run - k == 2 and k == 0):
             drop.update(range(k, run))
         k = max(run, k + 1)

@@ -82,7 +82,8 @@ async def test_a_note_with_a_nik_is_shown_masked_after_selesai(
     message = await ticket_in(fake_telegram, LINJAMSOS, tid)
     await reply(fake_telegram, LINJAMSOS, OFFICER_LINJAMSOS, message.message_id,
                 f"catatan: sudah dicek di DTKS, NIK ibu {NOTE_NIK} terdaftar, tahap 4 cair minggu depan")
-    await fake_telegram.wait_for_async(lambda: bot.store.ticket(tid).resolution_note, timeout=10)  # type: ignore[union-attr]
+    await fake_telegram.wait_for_async(
+        lambda: bot.store.ticket(tid).resolution_note, timeout=10)  # type: ignore[union-attr]
     await press(fake_telegram, LINJAMSOS, message.message_id, OFFICER_LINJAMSOS, f"t:{tid}:done")
     resolved = await ticket_in(fake_telegram, LINJAMSOS, tid, "Selesai oleh")
     assert "catatan" in resolved.text

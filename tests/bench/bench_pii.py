@@ -219,7 +219,8 @@ def phone_split(rng: random.Random) -> Case:
     number = mobile(rng)
     groups = phone_groups(rng, number)
     sep = rng.choice(["\n", " \n", rng.choice(_ZERO_WIDTH), "\u200b"])
-    word = rng.choice(["hp ", "no hp:\n", "", "WA "]) if sep.strip() == "" and "\n" in sep else rng.choice(["hp ", "", "kontak "])
+    words = ["hp ", "no hp:\n", "", "WA "] if "\n" in sep else ["hp ", "", "kontak "]
+    word = rng.choice(words)
     return Case(sentence(rng, word + sep.join(groups)), significant(number))
 
 
@@ -271,7 +272,8 @@ def email_fullwidth(rng: random.Random) -> Case:
 def nik_split(rng: random.Random) -> Case:
     number = nik(rng)
     sep = rng.choice(["/", ",", "_", "\u2013", "\t", "  ", " - ", ", ", " / ", "\u2014", "|"])
-    groups = nik_groups(rng, number) if sep in ("\u2013", "\u2014") else split(number, rng.choice([[4, 4, 4, 4], [6, 6, 4]]))
+    dashes = sep in ("\u2013", "\u2014")
+    groups = nik_groups(rng, number) if dashes else split(number, rng.choice([[4, 4, 4, 4], [6, 6, 4]]))
     word = rng.choice(["NIK ", "nik: ", "No. KTP ", "NIK saya ", "ktp ", ""])
     return Case(sentence(rng, word + sep.join(groups)), number)
 
@@ -382,7 +384,8 @@ def dates(rng: random.Random) -> Case:
     d2, m2 = rng.randint(1, 28), rng.randint(1, 12)
     written = rng.choice([f"{d:02d}/{m:02d}/{y}", f"{d:02d}-{m:02d}-{y}", f"{y}-{m:02d}-{d:02d}", f"{d}.{m}.{y}",
                           f"{d:02d}/{m:02d}/{y} - {d2:02d}/{m2:02d}/{y}", f"{d} {_MONTHS[m - 1]} {y}",
-                          f"{d:02d}/{m:02d}/{y}, {d2:02d}/{m2:02d}/{y}", f"{d:02d}-{m:02d}-{y} s.d. {d2:02d}-{m2:02d}-{y}",
+                          f"{d:02d}/{m:02d}/{y}, {d2:02d}/{m2:02d}/{y}",
+                          f"{d:02d}-{m:02d}-{y} s.d. {d2:02d}-{m2:02d}-{y}",
                           f"{d:02d}/{m:02d}/{y} jam {rng.randint(7, 16):02d}.{rng.choice(['00', '15', '30'])}"])
     return Case(sentence(rng, rng.choice(["tanggal ", "tgl ", "sejak ", "pada "]) + written + " belum cair"), written)
 
