@@ -139,7 +139,7 @@ _LOCAL = r"[A-Za-z0-9](?:[A-Za-z0-9._%+\-]*[A-Za-z0-9_%+\-])?"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 _OPEN, _CLOSE = r"[(\[{<]", r"[)\]}>]"
 _AT = rf"(?P<at>\s*@\s*|\s*{_OPEN}\s*at\s*{_CLOSE}\s*|\s+at\s+)"
-_DOT = rf"(?:\.|\s*{_OPEN}\s*(?:dot|titik)\s*{_CLOSE}\s*|\s+(?:dot|titik)\s+)"
+_DOT = rf"(?:\.| \. |\s*{_OPEN}\s*(?:dot|titik)\s*{_CLOSE}\s*|\s+(?:dot|titik)\s+)"
 _EMAIL = re.compile(
     rf"(?<![\w.%+\-@])(?P<local>{_LOCAL}){_AT}(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}(?P<tld>[A-Za-z]{{2,}}))"
     r"(?![\w\-])",
@@ -254,7 +254,8 @@ def _plausible_email(m: re.Match[str]) -> bool:
     space only before the @ (which is how an @mention looks) need a mail provider or
     a common top-level domain."""
     at, domain = m["at"], _DOT_WORD.sub(".", m["domain"]).lower()
-    if at == "@" or (at.strip() == "@" and at.startswith(" ") and at.endswith(" ")):
+    spaced_dots = " " in m["domain"]
+    if not spaced_dots and (at == "@" or (at.strip() == "@" and at.startswith(" ") and at.endswith(" "))):
         return True
     provider = domain.split(".")[0] in _MAIL_PROVIDERS
     if at.strip() == "@" and not at.endswith(" "):  # "kasih @kemensos.ri" is a mention
@@ -453,8 +454,8 @@ def _kind(text: str, groups: list[_Group]) -> str | None:
     amount = bool(_THOUSANDS.match(value))
     if _TOLL_FREE.match(digits):
         return None  # 0800 (toll-free) and 0809 (premium) numbers belong to organisations
-    if len(digits) == 16 and context in (KK, NIK) and (len(groups) == 1 or _nik_shaped(digits)):
-        return context  # in groups, only with a NIK's structure: "NIK ... sejak 2020 2021 2022 2023" is years
+    if len(digits) == 16 and context in (KK, NIK):
+        return context
     if 10 <= len(digits) <= 16 and context == BANK and not amount and all(_TIGHT.fullmatch(g.sep) for g in groups[1:]):
         return BANK  # written with spaces, dots or dashes: "No. SK 460/1234/2025" is not an account
     if len(digits) == 15 and (context == NPWP or _NPWP_FORMAT.match(value)):

@@ -273,6 +273,9 @@ def test_spans_point_at_the_original_text_around_invisible_and_wide_characters()
         ("rek BRI 0123-01-012345-50-3 a/n Siti", "rek BRI ***********5503 a/n Siti"),
         ("bpjs ketenagakerjaan 12345678901", "bpjs ketenagakerjaan *******8901"),
         ("NPWP 09.254.294.3-407.000", "NPWP ***********7000"),
+        ("no nik saya 5171-0212-8901-0002 kok", "no nik saya 5171********0002 kok"),  # a mistyped NIK after "nik"
+        ("kirim ke ani_lestari @ gmail . com", "kirim ke a***@gmail.com"),
+        ("email: agus.dewi@kemensos.go.id. Terima kasih", "email: a***@kemensos.go.id. Terima kasih"),
     ],
 )
 def test_more_ways_people_write_numbers(text: str, expected: str) -> None:
