@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.pii import has_pii, mask_pii
-from tests.bench.bench_pii import ORDINARY, PERSONAL, digits_of, false_masked, leaked
+from tests.bench.bench_pii import (
+    HAND_ORDINARY, HAND_PERSONAL, ORDINARY, PERSONAL, Case, digits_of, false_masked, leaked,
+)
 
 personal_family = st.sampled_from(sorted(PERSONAL))
 ordinary_family = st.sampled_from(sorted(ORDINARY))
@@ -57,3 +59,12 @@ def test_digits_of_folds_every_digit_form(rng: random.Random) -> None:
     fullwidth = "".join(chr(0xFF10 + int(d)) for d in number)
     arabic = "".join(chr(0x0660 + int(d)) for d in number)
     assert digits_of(f"a{fullwidth}-b {arabic}") == number + number
+
+
+def test_hand_written_cases() -> None:
+    """The cases written apart from the families (tests/bench/bench_pii.py)."""
+    for text, secret in HAND_PERSONAL:
+        masked = mask_pii(text)
+        assert not leaked(masked, Case(text, secret), "" if secret.isdigit() else "email"), f"{text!r} -> {masked!r}"
+    for text in HAND_ORDINARY:
+        assert mask_pii(text) == text
