@@ -255,3 +255,96 @@ async def test_a_ticket_with_a_5000_character_username_still_fits_one_message(
     await task
     assert len(unit_message.text or "") <= 4096 and "@" + "w" * 30 in (unit_message.text or "")
     assert "w" * 50 not in (unit_message.text or "") + (mirror.text or "")
+
+
+@pytest.mark.slow
+def test_kill_9_during_delivery_duplicates_at_most_the_message_in_flight(
+        tmp_path: Any, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
+    # `triage run` is killed with SIGKILL at 20 random moments while it delivers, and started
+    # again each time; new comments arrive between runs (some rounds big enough to be batched).
+    # The Bot API has no idempotency key, so a message whose answer was on its way when the
+    # process died is sent again: that round trip is the window, and it is all there may be.
+    import os
+    import random
+    import signal
+    import statistics
+    import subprocess
+    import sys
+    import time
+
+    from bot.store import Store
+    from tests.conftest import BOT_TOKEN, ROOT, ROUTING_FILE, TOKENS
+
+    rng = random.Random(13)
+    env = dict(os.environ, TRIAGE_CONFIG=str(ROUTING_FILE), TRIAGE_DB=str(tmp_path / "t.db"),
+               INSTAGRAM_GRAPH_URL=fake_instagram.url, TRIAGE_CLASSIFIER="ngram", TELEGRAM_BOT_TOKEN=BOT_TOKEN,
+               TELEGRAM_API_URL=fake_telegram.base_url.removesuffix("/bot"),
+               **{f"INSTAGRAM_TOKEN_{k.upper()}": v for k, v in TOKENS.items()})
+    now = datetime.now(timezone.utc)
+    post = fake_instagram.add_media(KEMENSOS, caption="Pencairan PKH", timestamp=now - timedelta(hours=1))
+    log = tmp_path / "run.log"
+    comments, kills = 0, 0
+
+    def run_bot() -> subprocess.Popen[bytes]:
+        with open(log, "a", encoding="utf-8") as out:
+            return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=out, stderr=out)
+
+    def sends() -> int:
+        return sum(1 for e in fake_telegram.history() if e.kind == "send")
+
+    for round_ in range(20):
+        for _ in range(rng.choice([3, 8, 15, 30])):
+            fake_instagram.add_comment(post, f"PKH saya belum cair min, tolong dicek ya ({comments})",
+                                       f"warga{comments}", timestamp=datetime.now(timezone.utc) - timedelta(minutes=1))
+            comments += 1
+        before = sends()
+        proc = run_bot()
+        try:
+            deadline = time.monotonic() + 90
+            while sends() == before and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert proc.poll() is None, log.read_text(encoding="utf-8")[-3000:]
+            time.sleep(rng.uniform(0.0, 0.8))  # a random moment during delivery
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        kills += 1
+    proc = run_bot()  # the last run delivers the rest, and stops cleanly
+    try:
+        for chat in (LINJAMSOS, MEDIA):
+            fake_telegram.wait_for(lambda: len(shown_tickets(fake_telegram, chat)) == comments, timeout=120,
+                                   message=f"not every ticket reached {chat}")
+        store = Store(tmp_path / "t.db")
+        fake_telegram.wait_for(lambda: not store.due_outbox(datetime.now(timezone.utc) + timedelta(hours=2)),
+                               timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    duplicate_tickets, duplicate_messages = 0, 0
+    for chat in (LINJAMSOS, MEDIA):
+        duplicate_tickets += sum(n - 1 for n in shown_tickets(fake_telegram, chat).values())
+        seen: set[int] = set()
+        for message in fake_telegram.messages(chat):
+            ids = {int(m.group(1)) for d in message.callback_data if (m := SHOWN.match(d))}
+            duplicate_messages += bool(ids & seen)
+            seen |= ids
+    answered = {(a.chat_id, a.message_id): a.at for a in fake_telegram.answers()}
+    windows = []
+    for chat_id, message_id, sent_at in store.db.execute(
+            "SELECT chat_id, telegram_message_id, sent_at FROM outbox WHERE telegram_message_id IS NOT NULL "
+            "AND kind IN ('ticket', 'mirror', 'text')").fetchall():
+        at = answered.get((chat_id, message_id))
+        if at is not None:
+            windows.append((datetime.fromisoformat(sent_at).timestamp() - at) * 1000)
+    windows.sort()
+    print(f"\nkill -9 x{kills} during delivery of {comments} tickets to 2 groups: "
+          f"{duplicate_messages} message(s) shown twice, {duplicate_tickets} ticket appearance(s) duplicated; "
+          f"window between Telegram's answer and its record over {len(windows)} sends: "
+          f"median {statistics.median(windows):.1f} ms, p95 {windows[int(len(windows) * 0.95)]:.1f} ms, "
+          f"max {windows[-1]:.1f} ms")
+    assert duplicate_messages <= kills // 4  # a kill lands in the round trip only by bad luck
+    assert duplicate_tickets <= 20 * max(duplicate_messages, 0)  # a batch holds at most 20
