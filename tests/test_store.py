@@ -108,6 +108,10 @@ def test_the_database_files_are_readable_by_their_owner_only(tmp_path: Path) -> 
     assert all(f.exists() for f in files)
     assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: "0o600" for f in files}
     store.close()
+    path.chmod(0o644)  # as an older version left it
+    Store(path).close()
+    assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files if f.exists()} == {
+        f.name: "0o600" for f in files if f.exists()}
 
 
 def test_stale_change_does_nothing(tmp_path: Path) -> None:
