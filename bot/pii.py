@@ -115,7 +115,7 @@ _BANK_WORDS = (
 )
 _BPJS_WORDS = r"bpjs(?:\s+kesehatan)?|kis|jkn|kartu\s+indonesia\s+sehat|no(?:mor|\.)?\s*(?:kartu|peserta)"
 _PHONE_WORDS = (
-    r"(?:no\.?\s*|nomor\s+)?(?:hp|wa|whatsapp|telp?|telepon|tlp|ponsel|handphone)|hubungi|kontak|sms|call"
+    r"(?:no\.?\s*|nomor\s+)?(?:hp|wa|whatsapp|telp?|telepon|tlp|ponsel|handphone)|(?:di|meng?)?hubungi|kontak|sms|call"
 )
 _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (KK, _words(_KK_WORDS)),
@@ -260,6 +260,8 @@ def _plausible_email(m: re.Match[str]) -> bool:
     provider = domain.split(".")[0] in _MAIL_PROVIDERS
     if at.strip() == "@" and not at.endswith(" "):  # "kasih @kemensos.ri" is a mention
         return provider or bool(_ID_SECOND_LEVEL.search(domain))
+    if at.strip().lower() == "at" and "." in m["domain"]:  # "register at example.online" is a web address
+        return provider
     return provider or m["tld"].lower() in _COMMON_TLDS
 
 
