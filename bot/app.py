@@ -30,7 +30,7 @@ from bot.answers import Answers, follow_spam_correction, spam_hidden_view
 from bot.callbacks import Callback
 from bot.callbacks import parse as parse_callback
 from bot.config import ConfigError, Settings
-from bot.delivery import Deliverer, Limits, keyboard
+from bot.delivery import Deliverer, Limits, keyboard, telegram_request
 from bot.instagram import InstagramClient
 from bot.jobs import deliver_alerts
 from bot.service import Actor, TicketService
@@ -124,7 +124,7 @@ def build_application(settings: Settings, services: Services) -> Application:  #
         .token(settings.telegram_token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        .read_timeout(SEND_READ_TIMEOUT)
+        .request(telegram_request(SEND_READ_TIMEOUT))  # records each send the moment Telegram answers
         .build()
     )
     app.bot_data["services"] = services
@@ -162,7 +162,6 @@ def make_deliverer(app: Application, services: Services) -> Deliverer:  # type: 
 async def deliver_outbox(settings: Settings, store: Store, *, now: datetime, limits: Limits = Limits()) -> Any:
     """Send what is due in the outbox once, with a plain Bot (for CLI jobs like `triage remind --send`)."""
     from telegram import Bot
-    from telegram.request import HTTPXRequest
 
     if not settings.telegram_token:
         raise ConfigError("set TELEGRAM_BOT_TOKEN to send to Telegram")
@@ -170,7 +169,7 @@ async def deliver_outbox(settings: Settings, store: Store, *, now: datetime, lim
     services = Services(settings, store, lambda: now, limits)
     bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_url}/bot",
               base_file_url=f"{settings.telegram_api_url}/file/bot",
-              request=HTTPXRequest(read_timeout=SEND_READ_TIMEOUT))
+              request=telegram_request(SEND_READ_TIMEOUT))
     async with bot:
         deliverer = Deliverer(bot, store, services.renderer, limits=limits, clock=lambda: now)
         return await deliverer.deliver_due()
