@@ -188,7 +188,8 @@ def test_emails_written_out(text: str) -> None:
 
 
 def test_an_at_mention_is_not_an_email() -> None:
-    for text in ["terima kasih @kemensos.ri", "cc @budi.santoso dan @siti_aminah", "halo min @ kantor"]:
+    for text in ["terima kasih @kemensos.ri", "cc @budi.santoso dan @siti_aminah", "halo min @ kantor",
+                 "Register at socialaid-indonesia.online to receive IDR 2,000,000"]:
         assert find_pii(text) == [], text
 
 
