@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
-from bot.config import ConfigError, Settings, load_routing, load_settings
+from bot.config import ConfigError, Settings, StartupError, load_routing, load_settings
 from bot.triage import STATUSES
 
 log = logging.getLogger("triage")
@@ -59,9 +59,13 @@ def _open_store(settings: Settings) -> Any:
 
 
 def _classifier(settings: Settings, backend: str | None = None) -> Any:
+    from bot.spam_drift import apply_saved
     from classifiers.pipeline import load_classifier
 
-    return load_classifier(settings.routing.account_rules(), backend=backend or os.environ.get("TRIAGE_CLASSIFIER", "default"))
+    classifier = load_classifier(settings.routing.account_rules(),
+                                 backend=backend or os.environ.get("TRIAGE_CLASSIFIER", "default"))
+    apply_saved(classifier, settings)  # the spam model the corrections taught, if one was adopted
+    return classifier
 
 
 @command("check-config")
@@ -203,8 +207,18 @@ def cmd_digest(args: argparse.Namespace) -> int:
         print(send_digest(settings, store, now=now))
         _send(settings, store, now)
     else:
-        print(render_digest_text(build_digest(store, settings.routing, now)))
+        text = render_digest_text(build_digest(store, settings.routing, now))
+        print(text if args.html else telegram_html_to_text(text))
     return 0
+
+
+def telegram_html_to_text(text: str) -> str:
+    """A message written for Telegram (parse_mode HTML) as a terminal shows it: no tags, no entities."""
+    import html
+    import re
+
+    text = re.sub(r'<a href="([^"]*)">(.*?)</a>', r"\2 (\1)", text, flags=re.S)
+    return html.unescape(re.sub(r"</?[a-zA-Z][^>]*>", "", text))
 
 
 @command("report")
@@ -306,6 +320,24 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("retrain-spam")
+def cmd_retrain_spam(args: argparse.Namespace) -> int:
+    from bot.spam_drift import retrain_spam
+
+    settings = _settings(args)
+    store = _open_store(settings)
+    now = parse_now(args.now, settings.routing.timezone)
+    result = retrain_spam(settings, store, _classifier(settings, "ngram"), now=now)
+    if result is None:
+        print("no new corrections since the last retraining; nothing to do")
+        return 0
+    print(("adopted" if result.adopted else f"kept the current model ({result.reason})")
+          + f": {result.corrections} corrections, {result.held_out} held out, {json.dumps(result.figures)}")
+    if args.send:
+        _send(settings, store, now)
+    return 0
+
+
 @command("export-feedback")
 def cmd_export_feedback(args: argparse.Namespace) -> int:
     settings = _settings(args)
@@ -331,12 +363,15 @@ def _row_count(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="triage", description="Triage Instagram comments and DMs of a ministry to its units on Telegram.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log more: every poll, send and scheduled job (default: warnings only)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--config", help="routing.yaml to use (default: $TRIAGE_CONFIG or routing.yaml)")
+        # also after the command (`triage run -v`); SUPPRESS keeps a -v given before it
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more")
         return p
 
     p = add("check-config", "Check routing.yaml and print what is wrong, with line numbers.")
@@ -380,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("digest", "Print the supervisor's daily digest for a moment (or queue and send it with --send).")
     p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
     p.add_argument("--send", action="store_true", help="send the text and the chart to the supervisor's chat")
+    p.add_argument("--html", action="store_true", help="print the text as Telegram gets it (HTML tags), not plain")
     p = add("report", "Write the monthly evaluation report (HTML with charts, and a PDF of it).")
     p.add_argument("--month", required=True, help="the month, e.g. 2026-11")
     p.add_argument("--out", default="reports", help="folder to write into (default: reports)")
@@ -394,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("webhook", "Serve Instagram webhooks (comments, DMs): store and triage them, until SIGTERM.")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
     p.add_argument("--port", type=int, help="port to listen on (default: $PORT or 8080)")
+    p = add("retrain-spam", "Retrain the spam model on the media team's corrections; adopt it only if not worse.")
+    p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
+    p.add_argument("--send", action="store_true", help="also deliver the one-line notice to the media team")
     p = add("export-feedback", "Write the label and unit corrections made in Telegram as training records.")
     p.add_argument("--out", default="feedback.jsonl")
     return parser
@@ -401,14 +440,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL at INFO, and the Bot API puts the bot token in the URL.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger().addFilter(_RedactSecrets())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RedactSecrets())
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, CommandError) as err:
         print(f"triage {args.command}: {err}", file=sys.stderr)
         return 2
+    except StartupError as err:
+        print(f"triage {args.command}: cannot start: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`triage tickets | head`): stop quietly, and keep Python
+        # from complaining again when it flushes stdout on the way out.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as err:  # noqa: BLE001 - the last resort: one line, no secrets, the details with -v
+        if verbose:
+            import traceback
+
+            print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        print(f"triage {args.command}: failed: {redact(f'{type(err).__name__}: {err}')}"
+              + ("" if verbose else " (run with -v for the details)"), file=sys.stderr)
+        return 1
+
+
+def _secrets() -> list[str]:
+    """Values of the environment that must never be printed: tokens and secrets."""
+    return [value for name, value in os.environ.items()
+            if value and len(value) >= 6 and any(word in name for word in ("TOKEN", "SECRET", "PASSWORD"))]
+
+
+def redact(text: str) -> str:
+    for secret in _secrets():
+        text = text.replace(secret, "[hidden]")
+    return text
+
+
+class _RedactSecrets(logging.Filter):
+    """Hides tokens and secrets in log records (a library may put a token in its message)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if record.exc_info and record.exc_info[1] is not None:
+            import traceback
+
+            trace = "".join(traceback.format_exception(*record.exc_info))
+            if redact(trace) != trace:
+                cleaned += "\n" + redact(trace)
+                record.exc_info, record.exc_text = None, None
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True

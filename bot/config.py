@@ -34,6 +34,11 @@ class ConfigError(Exception):
     """routing.yaml or the environment is wrong; the message is meant for a person."""
 
 
+class StartupError(Exception):
+    """The bot could not start (token refused, Telegram unreachable): one line in plain
+    words for the operator, never holding a secret."""
+
+
 _CLOCK = re.compile(r"^\s*(\d{1,2})[.:](\d{2})(?::(\d{2}))?\s*$")
 ID_HELP_USER = "ask the person to send /id to the bot in a private chat"
 ID_HELP_GROUP = "send /id in the group: the bot answers with the group's id"

@@ -17,11 +17,12 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 
 from bot import jobs
 from bot.answers import hide_new_spam
 from bot.app import Services, build_application, make_deliverer
-from bot.config import Settings
+from bot.config import Settings, StartupError
 from bot.delivery import Limits
 from bot.store import Store
 from classifiers.base import Classifier
@@ -69,6 +70,15 @@ class Runtime:
             self.deliverer.wake.set()
             return made
 
+    async def retrain_spam_once(self, now: datetime | None = None) -> Any:
+        """The nightly spam refresh from the media team's corrections (seconds, off the event loop)."""
+        from bot import spam_drift
+
+        now = now or self.services.clock()
+        result = await asyncio.to_thread(spam_drift.retrain_spam, self.settings, self.store, self.classifier, now=now)
+        self.deliverer.wake.set()
+        return result
+
     async def sweep(self, job: Callable[..., Any], now: datetime | None = None) -> Any:
         """Run a store-reading job (reminders, digest, report) and wake the sender."""
         result = job(self.settings, self.store, now=now or self.services.clock())
@@ -99,36 +109,112 @@ def schedule(runtime: Runtime, scheduler: AsyncIOScheduler,
                           next_run_time=datetime.now(ZoneInfo(routing.timezone)))
         # Once a night, the safety net under the safety net: counts can hide changes.
         scheduler.add_job(runtime.reconcile_once, "cron", hour=3, minute=0, id="reconcile")
+        # New spam campaigns, learnt from the day's Koreksi while the accounts are quiet.
+        scheduler.add_job(runtime.retrain_spam_once, "cron", hour=2, minute=30, id="retrain-spam")
     for name, (job, trigger) in extra_jobs.items():
         scheduler.add_job(runtime.sweep, args=[job], id=name, **trigger)
 
 
 async def serve(runtime: Runtime, stop: asyncio.Event,
                 extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]] | None = None,
-                *, poll: bool = True) -> None:
+                *, poll: bool = True, on_started: Callable[[Any], None] | None = None) -> None:
     """Run until `stop` is set; then stop taking updates, finish the send in flight, close.
-    With poll=False nothing polls Instagram by itself (tests and the demo call poll_once)."""
+    With poll=False nothing polls Instagram by itself (tests and the demo call poll_once).
+    A start that fails (token refused, Telegram unreachable) raises StartupError; once
+    started, on_started gets the bot's own Telegram user."""
     routing = runtime.settings.routing
     scheduler = AsyncIOScheduler(
         timezone=ZoneInfo(routing.timezone),
         job_defaults={"coalesce": True, "misfire_grace_time": 3600, "max_instances": 1},
     )
     schedule(runtime, scheduler, extra_jobs or {}, poll=poll)
-    async with runtime.app:
-        await runtime.app.start()
-        await runtime.app.updater.start_polling(drop_pending_updates=False)
-        sender = asyncio.create_task(runtime.deliverer.run(stop))
-        scheduler.start()
-        try:
-            await stop.wait()
-        finally:
-            scheduler.shutdown(wait=False)
-            await runtime.app.updater.stop()
-            stop.set()
-            await sender
-            await runtime.app.stop()
-            await runtime.services.aclose()
+    app = runtime.app
+    try:
+        await app.initialize()  # getMe: the token is checked here
+        await app.start()
+        await app.updater.start_polling(drop_pending_updates=False)
+    except TelegramError as err:
+        await _close_after_failed_start(runtime)
+        raise telegram_startup_error(err, runtime.settings.telegram_api_url) from None
+    sender = asyncio.create_task(runtime.deliverer.run(stop))
+    scheduler.start()
+    if on_started:
+        on_started(app.bot.bot)
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        await app.updater.stop()
+        stop.set()
+        await sender
+        await app.stop()
+        await app.shutdown()
+        await runtime.services.aclose()
+        runtime.store.close()
+
+
+async def _close_after_failed_start(runtime: Runtime) -> None:
+    app = runtime.app
+    try:
+        if app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+    except TelegramError:
+        pass  # already failing: the first error is the one to report
+    await runtime.services.aclose()
     runtime.store.close()
+
+
+def telegram_startup_error(err: TelegramError, api_url: str) -> StartupError:
+    """One line in plain words for a Telegram error met while starting (the token never appears)."""
+    if isinstance(err, InvalidToken):
+        return StartupError("Telegram refused the bot token: set TELEGRAM_BOT_TOKEN to the token @BotFather gave "
+                            "for this bot (send /token to @BotFather to see it again)")
+    if isinstance(err, NetworkError):  # TimedOut is one too
+        reason = str(err).removeprefix("httpx.")
+        return StartupError(f"cannot reach Telegram at {api_url} ({reason}): check this server's internet "
+                            "connection, its firewall or proxy, and TELEGRAM_API_URL")
+    if isinstance(err, Conflict):
+        return StartupError("another copy of the bot is already taking this token's updates: stop it first "
+                            "(only one `triage run` per bot token)")
+    return StartupError(f"Telegram refused to start the bot: {err.message}")
+
+
+def startup_summary(settings: Settings, bot: Any, classifier: Any,
+                    extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]]) -> str:
+    """What the operator should see once the bot runs: who it is, what it watches, when it acts."""
+    routing = settings.routing
+    accounts = []
+    for key, acc in routing.accounts.items():
+        token = "" if settings.instagram_tokens.get(key) else f", NO TOKEN: set {acc.token_env}"
+        accounts.append(f"{key} ({acc.name}, {len(acc.units)} units{token})")
+    groups = {routing.media_team.chat_id, routing.supervisor.chat_id}
+    groups |= {u.chat_id for acc in routing.accounts.values() for u in acc.units.values()}
+    webhooks = bool(settings.app_secret)
+    minutes = routing.polling.interval_minutes_with_webhooks if webhooks else routing.polling.interval_minutes
+    at = routing.digest.time.strftime("%H:%M")
+    plan = [f"poll Instagram every {minutes} min ({'webhooks on' if webhooks else 'webhooks off'}), "
+            "full re-read at 03:00"]
+    if "remind" in extra_jobs:
+        plan.append("reminders every minute")
+    if "digest" in extra_jobs:
+        plan.append(f"digest Mon-Fri at {at}")
+    if "report" in extra_jobs:
+        plan.append(f"monthly report on the first working day at {at}")
+    if "tokens" in extra_jobs:
+        plan.append("Instagram token refresh check at 04:30")
+    return "\n".join([
+        f"triage run: started as @{getattr(bot, 'username', '?')} (Telegram user id {getattr(bot, 'id', '?')})",
+        f"  accounts: {', '.join(accounts)}",
+        f"  Telegram groups: {len(groups)} (media team {routing.media_team.chat_id}, "
+        f"supervisor {routing.supervisor.chat_id}, {len(groups) - 2} unit groups)",
+        f"  classifier: {getattr(classifier, 'choice', type(classifier).__name__)}",
+        f"  schedule ({routing.timezone}): " + "; ".join(plan),
+        f"  database: {settings.db_path.resolve()}; routing: {settings.config_path.resolve()}",
+        "  stop with Ctrl-C or SIGTERM; -v logs every poll and send",
+    ])
 
 
 def standard_jobs(settings: Settings) -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
@@ -152,7 +238,11 @@ def standard_jobs(settings: Settings) -> dict[str, tuple[Callable[..., Any], dic
 
 def run_forever(settings: Settings, classifier: Classifier,
                 extra_jobs: dict[str, tuple[Callable[..., Any], dict[str, Any]]] | None = None) -> None:
-    """`triage run`: until SIGTERM or Ctrl-C."""
+    """`triage run`: until SIGTERM or Ctrl-C. Prints a summary once started; a failed
+    start raises StartupError."""
+
+    def started(bot: Any) -> None:
+        print(startup_summary(settings, bot, classifier, extra_jobs or {}), flush=True)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -160,6 +250,6 @@ def run_forever(settings: Settings, classifier: Classifier,
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         runtime = build_runtime(settings, classifier=classifier)
-        await serve(runtime, stop, extra_jobs)
+        await serve(runtime, stop, extra_jobs, on_started=started)
 
     asyncio.run(main())
