@@ -12,6 +12,7 @@ import pytest
 
 from bot.config import Settings
 from bot.runner import Runtime, build_runtime, serve
+from tests.conftest import BOT_TOKEN
 from tests.fakes.instagram_server import FakeInstagram
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_telegram_workflow import (  # noqa: F401 (fixture)
@@ -348,3 +349,30 @@ def test_kill_9_during_delivery_duplicates_at_most_the_message_in_flight(
           f"max {windows[-1]:.1f} ms")
     assert duplicate_messages <= kills // 4  # a kill lands in the round trip only by bad luck
     assert duplicate_tickets <= 20 * max(duplicate_messages, 0)  # a batch holds at most 20
+
+
+async def test_without_the_answer_hook_a_row_that_fails_before_sending_is_still_retried(
+        settings: Settings, fake_telegram: FakeTelegram) -> None:
+    # A Bot built with PTB's own transport (the deliverer cannot see its answers): a failure
+    # after the bot was called may have been shown, one before (rendering) cannot have been.
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    from bot.app import Services
+    from bot.delivery import Deliverer
+    from bot.store import Store
+
+    now = datetime.now(timezone.utc)
+    store = Store(settings.db_path)
+    store.enqueue("broken", MEDIA, "text", now=now, payload={})
+    store.enqueue("garbled", MEDIA, "text", now=now, payload={"text": "pesan"})
+    fake_telegram.garble_answer("sendMessage", times=1)
+    bot = Bot(BOT_TOKEN, base_url=fake_telegram.base_url, request=HTTPXRequest())
+    async with bot:
+        deliverer = Deliverer(bot, store, Services(settings, store).renderer, limits=LIMITS, clock=lambda: now)
+        report = await deliverer.deliver_due()
+    assert (report.sent, report.failed) == (1, 1)
+    rows = {r[0]: r[1:] for r in store.db.execute("SELECT key, attempts, sent_at, last_error FROM outbox")}
+    assert rows["broken"][0] == 1 and rows["broken"][1] is None  # not sent: tried again later
+    assert rows["garbled"][1] is not None and "tidak terbaca" in rows["garbled"][2]  # maybe shown: not again
+    assert [m.text for m in fake_telegram.messages(MEDIA)] == ["pesan"]
