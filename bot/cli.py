@@ -279,6 +279,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("backup")
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.backup import BackupError, backup_database
+
+    db_path = Path(os.environ.get("TRIAGE_DB", "triage.db"))
+    try:
+        written = backup_database(db_path, Path(args.out))
+    except BackupError as err:
+        raise CommandError(str(err)) from None
+    print(f"{db_path} backed up to {written} ({written.stat().st_size:,} bytes, mode 0600)")
+    return 0
+
+
+@command("doctor")
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the live services the bot needs, one line per check; exit 1 if any failed."""
+    from bot import doctor
+
+    settings = _settings(args)
+    store = _open_store(settings) if settings.db_path.exists() else None
+
+    def token_for(account: str) -> str | None:
+        if not settings.instagram_tokens.get(account):
+            return None
+        if store is None:
+            return settings.instagram_tokens[account]
+        from bot.tokens import current_token  # the refreshed token in the store, as the bot uses it
+
+        return current_token(settings, store, account, datetime.now(timezone.utc))
+
+    webhook_url = args.webhook_url or os.environ.get("TRIAGE_WEBHOOK_URL") or None
+    checks = asyncio.run(doctor.run_checks(settings, token_for=token_for, webhook_url=webhook_url))
+    if store is not None:
+        store.close()
+    for check in checks:
+        print(check.line(args.lang))
+    print(doctor.summary(checks, args.lang))
+    return 1 if any(c.level == doctor.FAIL for c in checks) else 0
+
+
 @command("webhook")
 def cmd_webhook(args: argparse.Namespace) -> int:
     """Serve Instagram webhooks: store what arrives, triage it; the worker delivers it."""
@@ -427,6 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", action="store_true", help="keep running with a local web page showing each chat live")
     p.add_argument("--port", type=int, default=8765, help="port of the demo web page (default 8765)")
     p = add("run", "Run the bot: Telegram, the Instagram pollers and every scheduled job, until SIGTERM.")
+    p = add("backup", "Copy the live database to a file safely while the bot runs (SQLite's online backup); "
+                      "the copy is readable by its owner only.")
+    p.add_argument("--out", required=True, help="the backup file, or a folder to write triage-DATE-TIME.db in")
+    p = add("doctor", "Check the live setup: the bot token, each group and the bot's rights there, each Instagram "
+                      "token and its permissions, the webhook endpoint; one line per check.")
+    p.add_argument("--lang", choices=["en", "id"], default=os.environ.get("TRIAGE_LANG", "en"),
+                   help="language of the report: en or id (default: $TRIAGE_LANG or en)")
+    p.add_argument("--webhook-url", help="the public webhook URL, e.g. https://HOST/webhooks/instagram "
+                                         "(default: $TRIAGE_WEBHOOK_URL); checked only when given")
     p = add("webhook", "Serve Instagram webhooks (comments, DMs): store and triage them, until SIGTERM.")
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
     p.add_argument("--port", type=int, help="port to listen on (default: $PORT or 8080)")

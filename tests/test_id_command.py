@@ -37,6 +37,7 @@ async def bot(settings: Settings) -> AsyncIterator[Runtime]:
 async def _answer(fake: FakeTelegram, chat: int) -> str:
     message = await fake.wait_for_async(lambda: next(iter(fake.messages(chat)), None), timeout=10,
                                         message=f"no answer to /id in chat {chat}")
+    assert message is not None
     return str(message.text)
 
 

@@ -1205,7 +1205,7 @@ class FakeTelegram:
                 can_send_video_notes=False, can_send_voice_notes=False, can_send_polls=False,
                 can_send_other_messages=False, can_add_web_page_previews=False,
                 can_change_info=False, can_invite_users=False, can_pin_messages=False,
-                can_manage_topics=False, can_edit_tag=False,
+                can_manage_topics=False, can_edit_tag=False, can_react_to_messages=False,
             )
         elif status == "kicked":
             data["until_date"] = 0
