@@ -20,9 +20,9 @@ from bot.config import ConfigError, RoutingConfig
 from bot.instagram import InstagramClient, InstagramError, MessagingWindowClosed, PermissionDenied, TokenInvalid
 from bot.pii import mask_pii
 from bot.service import Actor, TicketService
-from bot.store import Store, Ticket
+from bot.store import Store
 from bot.telegram_ui import Rendered
-from bot.triage import ACTIVE_STATUSES, SPAM
+from bot.triage import ACTIVE_STATUSES, SPAM, Ticket
 from bot.workflow import Refused
 
 log = logging.getLogger(__name__)

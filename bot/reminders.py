@@ -19,8 +19,8 @@ from bot import telegram_ui as ui
 from bot.callbacks import Button, to_payload
 from bot.config import RoutingConfig, Settings, parse_duration_hours
 from bot.deadlines import WorkingCalendar, add_working_time, subtract_working_time
-from bot.store import Store, Ticket
-from bot.triage import ACKNOWLEDGED, OPEN
+from bot.store import Store
+from bot.triage import ACKNOWLEDGED, OPEN, Ticket
 
 
 @dataclass(frozen=True)

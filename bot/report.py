@@ -45,8 +45,8 @@ from bot.digest import (
     zone_label,
 )
 from bot.pii import mask_pii
-from bot.store import Store, iso
-from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED
+from bot.store import Store
+from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED, iso
 
 if TYPE_CHECKING:
     from bot.charts import ChartSpec  # matplotlib is imported only when files are written

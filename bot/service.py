@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 from bot import workflow
 from bot.callbacks import Callback
 from bot.config import RoutingConfig
-from bot.delivery import EDIT, MIRROR, TICKET
 from bot.pii import mask_pii
-from bot.store import Store, Ticket
+from bot.store import EDIT, MIRROR, TICKET, Store
+from bot.triage import Ticket
 from bot.workflow import Change, ChatScope, Person, Refused
 
 log = logging.getLogger(__name__)

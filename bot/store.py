@@ -20,7 +20,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Seque
 
 import sqlite_utils
 
-from bot.triage import ACTIVE_STATUSES, InboundMessage, TicketDecision
+from bot.triage import ACTIVE_STATUSES, InboundMessage, Ticket, TicketDecision, iso
+
+# What an outbox row sends (the deliverer renders and sends each kind).
+TICKET, MIRROR, EDIT, TEXT, DOCUMENT, PHOTO = "ticket", "mirror", "edit", "text", "document", "photo"
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +34,6 @@ log = logging.getLogger(__name__)
 ITEM_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, sqlite3.IntegrityError,
                sqlite3.InterfaceError, sqlite3.ProgrammingError)
 
-def iso(moment: datetime) -> str:
-    """Timestamps are stored as UTC ISO strings so that they sort as text."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: the store needs time-zone-aware moments")
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
 def iso_ms(moment: datetime) -> str:
     """Like iso(), with milliseconds (for moments measured, not compared)."""
     if moment.tzinfo is None:
@@ -47,41 +43,6 @@ def iso_ms(moment: datetime) -> str:
 
 def parse_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
-
-
-@dataclass(frozen=True)
-class Ticket:
-    id: int
-    message_id: str
-    account: str
-    channel: str
-    unit: str | None
-    status: str
-    labels: tuple[str, ...]
-    scores: Mapping[str, float]
-    unit_source: str
-    lang: str
-    text: str
-    author_username: str | None
-    permalink: str | None
-    media_id: str | None
-    conversation_id: str | None
-    received_at: datetime
-    created_at: datetime
-    deadline: datetime | None
-    acknowledged_by: int | None
-    acknowledged_at: datetime | None
-    resolved_by: int | None
-    resolved_at: datetime | None
-    resolution_note: str | None
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in self.__dict__.items():
-            out[key] = iso(value) if isinstance(value, datetime) else value
-        out["labels"] = list(self.labels)
-        out["scores"] = dict(self.scores)
-        return out
 
 
 class Timing(NamedTuple):
@@ -883,21 +844,10 @@ class _Transaction:
 def _create_private(path: str) -> None:
     """Create the database file readable by its owner only (0600) before SQLite opens it:
     it holds every citizen's message and the refreshed Instagram tokens. SQLite creates
-    the -wal and -shm files with the database file's mode, so they follow. Files made
-    by an older version, open to others, are closed to them (with a warning)."""
+    the -wal and -shm files with the database file's mode, so they follow."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        for name in (path, f"{path}-wal", f"{path}-shm"):
-            try:
-                mode = os.stat(name).st_mode & 0o777
-                if mode & 0o077:
-                    os.chmod(name, mode & 0o700)
-                    log.warning("%s was readable by others (mode %o); now %o", name, mode, mode & 0o700)
-            except FileNotFoundError:
-                continue
-            except OSError as err:  # another owner: say so, and go on
-                log.warning("%s is readable by others and cannot be made private: %s", name, err)
         return
     os.close(fd)
     os.chmod(path, 0o600)  # whatever the umask

@@ -25,21 +25,17 @@ import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from bot.callbacks import LABEL_CODES, Button, button, to_payload
 from bot.pii import has_pii, mask_pii
-from bot.triage import ACKNOWLEDGED, OPEN, RESOLVED, SPAM
-
-if TYPE_CHECKING:
-    from bot.store import Ticket
+from bot.triage import ACKNOWLEDGED, OPEN, RESOLVED, SPAM, Ticket
 
 PARSE_MODE = "HTML"
 MAX_TEXT = 4096
 MAX_TOAST = 200
 MAX_LIST_ITEMS = 20
-MAX_NAME = 40  # characters of a citizen's username shown
 INBOX_URL = "https://www.instagram.com/direct/inbox/"
 
 LABEL_NAMES: Mapping[str, str] = {
@@ -278,9 +274,7 @@ def _badge(ticket: Ticket, now: datetime | None) -> str:
 
 
 def _author(ticket: Ticket) -> str:
-    # Instagram usernames have at most 30 characters; a longer one (a forged webhook, a
-    # broken API) is cut, so that a ticket message always fits Telegram's limit.
-    return f"@{_clip(ticket.author_username, MAX_NAME)[0]}" if ticket.author_username else "(nama pengguna tidak diketahui)"
+    return f"@{_esc(ticket.author_username)}" if ticket.author_username else "(nama pengguna tidak diketahui)"
 
 
 def _state_lines(ticket: Ticket, tz: Tz, people: Mapping[int, str] | None) -> list[str]:

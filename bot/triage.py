@@ -6,7 +6,7 @@ Nothing here talks to Instagram, Telegram or SQLite: data in, decisions out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from classifiers.base import MessageIn, Prediction
@@ -35,6 +35,50 @@ class InboundMessage:
 
     def for_classifier(self) -> MessageIn:
         return MessageIn(account=self.account, channel=self.channel, text=self.text)
+
+
+def iso(moment: datetime) -> str:
+    """Timestamps are stored as UTC ISO strings so that they sort as text."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: the store needs time-zone-aware moments")
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A message someone must answer (or spam), as the store keeps it."""
+
+    id: int
+    message_id: str
+    account: str
+    channel: str
+    unit: str | None
+    status: str
+    labels: tuple[str, ...]
+    scores: Mapping[str, float]
+    unit_source: str
+    lang: str
+    text: str
+    author_username: str | None
+    permalink: str | None
+    media_id: str | None
+    conversation_id: str | None
+    received_at: datetime
+    created_at: datetime
+    deadline: datetime | None
+    acknowledged_by: int | None
+    acknowledged_at: datetime | None
+    resolved_by: int | None
+    resolved_at: datetime | None
+    resolution_note: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            out[key] = iso(value) if isinstance(value, datetime) else value
+        out["labels"] = list(self.labels)
+        out["scores"] = dict(self.scores)
+        return out
 
 
 @dataclass(frozen=True)

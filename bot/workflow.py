@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from bot.config import RoutingConfig
-from bot.store import Ticket
-from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED, SPAM, STATUSES
+from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED, SPAM, STATUSES, Ticket
 from classifiers.base import LABELS
+
+if TYPE_CHECKING:
+    from bot.config import RoutingConfig
 
 MEDIA, SUPERVISOR, OFFICER = "media", "supervisor", "officer"
 
