@@ -30,7 +30,7 @@ from bot.answers import Answers, follow_spam_correction, spam_hidden_view
 from bot.callbacks import Callback
 from bot.callbacks import parse as parse_callback
 from bot.config import ConfigError, Settings
-from bot.delivery import Deliverer, Limits, keyboard
+from bot.delivery import Deliverer, Limits, keyboard, telegram_request
 from bot.instagram import InstagramClient
 from bot.jobs import deliver_alerts
 from bot.service import Actor, TicketService
@@ -125,10 +125,12 @@ def build_application(settings: Settings, services: Services) -> Application:  #
         .token(settings.telegram_token)
         .base_url(f"{settings.telegram_api_url}/bot")
         .base_file_url(f"{settings.telegram_api_url}/file/bot")
-        .read_timeout(SEND_READ_TIMEOUT)
+        .request(telegram_request(SEND_READ_TIMEOUT))  # records each send the moment Telegram answers
         .build()
     )
     app.bot_data["services"] = services
+    # /id answers in any chat, before unknown chats are dropped: it is how routing.yaml's ids are found.
+    app.add_handler(CommandHandler("id", _cmd_id), group=-2)
     app.add_handler(TypeHandler(Update, _ignore_unknown_chats), group=-1)
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, _on_migrate), group=-1)
     app.add_handler(CommandHandler(["antrian"], _cmd_queue))
@@ -163,7 +165,6 @@ def make_deliverer(app: Application, services: Services) -> Deliverer:  # type: 
 async def deliver_outbox(settings: Settings, store: Store, *, now: datetime, limits: Limits = Limits()) -> Any:
     """Send what is due in the outbox once, with a plain Bot (for CLI jobs like `triage remind --send`)."""
     from telegram import Bot
-    from telegram.request import HTTPXRequest
 
     if not settings.telegram_token:
         raise ConfigError("set TELEGRAM_BOT_TOKEN to send to Telegram")
@@ -171,7 +172,7 @@ async def deliver_outbox(settings: Settings, store: Store, *, now: datetime, lim
     services = Services(settings, store, lambda: now, limits)
     bot = Bot(settings.telegram_token, base_url=f"{settings.telegram_api_url}/bot",
               base_file_url=f"{settings.telegram_api_url}/file/bot",
-              request=HTTPXRequest(read_timeout=SEND_READ_TIMEOUT))
+              request=telegram_request(SEND_READ_TIMEOUT))
     async with bot:
         deliverer = Deliverer(bot, store, services.renderer, limits=limits, clock=lambda: now)
         return await deliverer.deliver_due()
@@ -202,6 +203,28 @@ async def _ignore_unknown_chats(update: Update, context: ContextTypes.DEFAULT_TY
             return  # the new id of a known group announces itself: let _on_migrate learn it
         log.info("ignoring update from unknown chat %s", chat.id)
         raise ApplicationHandlerStop
+
+
+ANONYMOUS_ADMIN = 1087968824  # Telegram's "GroupAnonymousBot": an admin writing as the group
+
+
+async def _cmd_id(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/id: a group's chat id and the sender's user id, for routing.yaml. Answers in any chat
+    (the ids are the asker's own); a command reaches the bot even with privacy mode on."""
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if message is None or chat is None:
+        raise ApplicationHandlerStop
+    lines = []
+    if chat.type != "private":
+        lines.append(f"ID grup ini: <code>{chat.id}</code> (tulis sebagai <code>chat_id</code> di routing.yaml)")
+    if user is None or user.id == ANONYMOUS_ADMIN or message.sender_chat is not None:
+        lines.append("Anda mengirim sebagai admin anonim, jadi ID pribadi Anda tidak terlihat. "
+                     "Kirim /id kepada bot ini di chat pribadi untuk mengetahuinya.")
+    else:
+        lines.append(f"ID Telegram {html.escape(user.full_name)}: <code>{user.id}</code> (tulis di "
+                     "<code>officers</code> unitnya atau <code>members</code> tim media/pimpinan di routing.yaml)")
+    await message.reply_html("\n".join(lines))
+    raise ApplicationHandlerStop
 
 
 async def _on_migrate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -277,14 +277,14 @@ class Deliverer:
             self._fail(chat_id, group, f"Bot tidak dapat mengirim ke grup {chat_id}: {err}", report, hours=1)
         elif isinstance(err, (TimedOut, NetworkError)):
             self._retry(group, f"jaringan: {err}", 5 * (1 + int(first.get("attempts") or 0)))
-        elif flight.answered or not isinstance(getattr(self.bot, "request", None), AnswerHookRequest):
+        elif flight.answered or (flight.calling and not isinstance(getattr(self.bot, "request", None), AnswerHookRequest)):
             # An answer came (or may have come: a bot whose answers we cannot see) and could not
             # be read: the message may well be in the chat. Sending it again would show it twice.
             flight.record_unknown(f"{type(err).__name__}: {err}")
             report.sent += 1
             self._alert_unreadable(flight)
         else:
-            # No answer came: nothing was sent (a rendering bug, text the client cannot encode).
+            # Nothing was sent: a rendering bug, or no answer came (text the client cannot encode).
             attempts = int(first.get("attempts") or 0)
             seconds = min(MAX_BACKOFF, 10.0 * 2 ** attempts)
             reason = f"{type(err).__name__}: {err}"
@@ -331,6 +331,7 @@ class Deliverer:
         raise ValueError(f"unknown outbox kind {kind}")
 
     async def _send_rendered(self, chat_id: int, rendered: Rendered) -> int:
+        _calling()
         message = await self.bot.send_message(
             chat_id=chat_id, text=rendered.text, parse_mode="HTML",
             reply_markup=keyboard(rendered.buttons), disable_web_page_preview=True)
@@ -339,6 +340,7 @@ class Deliverer:
     async def _send_file(self, chat_id: int, kind: str, payload: Mapping[str, Any]) -> int:
         with open(payload["path"], "rb") as handle:
             data = InputFile(handle, filename=payload.get("filename"))
+            _calling()
             if kind == PHOTO:
                 message = await self.bot.send_photo(chat_id=chat_id, photo=data, caption=payload.get("caption"),
                                                     parse_mode="HTML")
@@ -352,6 +354,7 @@ class Deliverer:
         rendered = self.renderer.ticket(ticket_id, payload["shows"])
         if rendered is None:
             return
+        _calling()
         try:
             await self.bot.edit_message_text(
                 chat_id=chat_id, message_id=payload["message_id"], text=rendered.text, parse_mode="HTML",
@@ -380,6 +383,7 @@ class _InFlight:
 
     def __init__(self, deliverer: Deliverer, chat_id: int, group: list[dict[str, Any]], version: int | None):
         self.deliverer, self.chat_id, self.group, self.version = deliverer, chat_id, group, version
+        self.calling = False  # rendered, and handed to the bot
         self.answered = False  # an HTTP answer arrived for this send
         self.recorded = False  # the rows are marked sent
         self.unreadable: str | None = None  # why a successful answer could not be read
@@ -416,6 +420,13 @@ class _InFlight:
             self.recorded = True
         except Exception:
             log.exception("outbox %s: recording the send failed", _ids(self.group))
+
+
+def _calling() -> None:
+    """Mark the send in flight as handed to the bot: from here on it may reach Telegram."""
+    flight = _IN_FLIGHT.get()
+    if flight is not None:
+        flight.calling = True
 
 
 def _ids(group: Sequence[Mapping[str, Any]]) -> str:

@@ -844,10 +844,21 @@ class _Transaction:
 def _create_private(path: str) -> None:
     """Create the database file readable by its owner only (0600) before SQLite opens it:
     it holds every citizen's message and the refreshed Instagram tokens. SQLite creates
-    the -wal and -shm files with the database file's mode, so they follow."""
+    the -wal and -shm files with the database file's mode, so they follow. Files made
+    by an older version, open to others, are closed to them (with a warning)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            try:
+                mode = os.stat(name).st_mode & 0o777
+                if mode & 0o077:
+                    os.chmod(name, mode & 0o700)
+                    log.warning("%s was readable by others (mode %o); now %o", name, mode, mode & 0o700)
+            except FileNotFoundError:
+                continue
+            except OSError as err:  # another owner: say so, and go on
+                log.warning("%s is readable by others and cannot be made private: %s", name, err)
         return
     os.close(fd)
     os.chmod(path, 0o600)  # whatever the umask

@@ -36,6 +36,7 @@ PARSE_MODE = "HTML"
 MAX_TEXT = 4096
 MAX_TOAST = 200
 MAX_LIST_ITEMS = 20
+MAX_NAME = 40  # characters of a citizen's username shown
 INBOX_URL = "https://www.instagram.com/direct/inbox/"
 
 LABEL_NAMES: Mapping[str, str] = {
@@ -274,7 +275,9 @@ def _badge(ticket: Ticket, now: datetime | None) -> str:
 
 
 def _author(ticket: Ticket) -> str:
-    return f"@{_esc(ticket.author_username)}" if ticket.author_username else "(nama pengguna tidak diketahui)"
+    # Instagram usernames have at most 30 characters; a longer one (a forged webhook, a
+    # broken API) is cut, so that a ticket message always fits Telegram's limit.
+    return f"@{_clip(ticket.author_username, MAX_NAME)[0]}" if ticket.author_username else "(nama pengguna tidak diketahui)"
 
 
 def _state_lines(ticket: Ticket, tz: Tz, people: Mapping[int, str] | None) -> list[str]:
