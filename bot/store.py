@@ -560,7 +560,7 @@ class Store:
             "SELECT * FROM outbox WHERE sent_at IS NULL AND (not_before IS NULL OR not_before <= ?) "
             "ORDER BY id LIMIT ?", [iso(now), limit]))
         for row in rows:
-            row["payload"] = json.loads(row["payload"]) if row["payload"] else {}
+            row["payload"] = _payload(row["payload"])
         return rows
 
     def mark_sent(self, outbox_id: int, telegram_message_id: int | None, now: datetime,
@@ -916,6 +916,15 @@ def _describe(m: Any) -> str:
             return repr(m)[:100_000]
         except Exception:
             return f"<{type(m).__name__}>"
+
+
+def _payload(text: str | None) -> dict[str, Any]:
+    """An outbox row's payload; one that cannot be read fails that row alone when it is sent."""
+    try:
+        payload = json.loads(text) if text else {}
+    except ValueError:
+        return {"unreadable_payload": text[:200] if text else ""}
+    return payload if isinstance(payload, dict) else {"unreadable_payload": text[:200] if text else ""}
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

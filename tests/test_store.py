@@ -166,3 +166,13 @@ def test_feedback_exports_training_records(tmp_path: Path) -> None:
     assert records == [{"id": "fb-c1", "account": "kemensos", "channel": "comment", "text": "pkh saya belum cair",
                         "labels": ["complaint", "question"], "unit": "pfm", "lang": None}]
     json.dumps(records)
+
+
+def test_an_outbox_row_whose_payload_cannot_be_read_does_not_hide_the_others(tmp_path: Path) -> None:
+    store = Store(tmp_path / "t.db")
+    for key in ("a", "b", "c"):
+        store.enqueue(key, -100, "text", now=NOW, payload={"text": key})
+    store.db.execute("UPDATE outbox SET payload = '{broken' WHERE key = 'a'")
+    store.db.execute("UPDATE outbox SET payload = '[1]' WHERE key = 'b'")
+    rows = store.due_outbox(NOW)
+    assert [r["payload"] for r in rows] == [{"unreadable_payload": "{broken"}, {"unreadable_payload": "[1]"}, {"text": "c"}]
