@@ -154,7 +154,7 @@ _ID_SECOND_LEVEL = re.compile(r"\.(?:co|go|ac|sch|or|net|web|my|biz|mil|desa|pon
 
 _URL = re.compile(  # with a scheme or www, or a bare domain with a path: wa.me/62..., bit.ly/..., s.id/...
     r"\b(?:https?://|www\.)\S+"
-    r"|\b(?:[A-Za-z0-9\-]+\.)+(?:com|net|org|id|me|ly|co|io|gl|ee|link|info|site|app|gov|edu)/\S*",
+    r"|(?<![\w.\-@])(?:[A-Za-z0-9\-]{1,63}\.){1,4}(?:com|net|org|id|me|ly|co|io|gl|ee|link|info|site|app|gov|edu)/\S*",
     re.IGNORECASE)
 _PHONE_IN_URL = re.compile(r"(?<![0-9])(?:\+?62|0062|0)8[1-9][0-9]{7,10}(?![0-9])")
 _MONEY = re.compile(r"\b(?:Rp|IDR)\.?\s*[0-9][0-9.,]*(?:\s*(?:rb|ribu|jt|juta|k)\b)?", re.IGNORECASE)
@@ -409,20 +409,23 @@ def _stretches(chain: list[_Group], *, near_bank: bool) -> list[list[_Group]]:
     last two digits of a mobile number written in groups ("0812 3456 78").
     Right after a bank word, account numbers are written freely: only a loose separator cuts."""
     out = [[chain[0]]]
+    head, grouped = chain[0].digits, chain[0].digits in ("62", "0062") or len(chain[0].digits) >= 3
     for cur in chain[1:]:
         stretch = out[-1]
         prev = stretch[-1]
         tight = bool(_TIGHT.fullmatch(cur.sep))
         spaced = " " in cur.sep or not tight
-        so_far = "".join(g.digits for g in stretch)
-        country = so_far in ("62", "0062") or (so_far[:2] == "62" and len(so_far) == 4 and len(prev.digits) == 2)
-        grouped = all(len(g.digits) >= 3 for g in stretch if g.digits not in ("62", "0062"))
-        phone_tail = len(stretch) >= 2 and len(cur.digits) == 2 and grouped and bool(_MOBILE_START.match(so_far))
+        # head: the stretch's first digits (enough to tell a country or mobile prefix); grouped:
+        # every group so far (but a country code) has 3 digits or more
+        country = head in ("62", "0062") or (head[:2] == "62" and len(head) == 4 and len(stretch) == 2)
+        phone_tail = len(stretch) >= 2 and len(cur.digits) == 2 and grouped and bool(_MOBILE_START.match(head))
         free = near_bank and tight and max(len(prev.digits), len(cur.digits)) >= 3
         if spaced and not (country or phone_tail or free) and min(len(prev.digits), len(cur.digits)) < 3:
             out.append([cur])
+            head, grouped = cur.digits, cur.digits in ("62", "0062") or len(cur.digits) >= 3
         else:
             stretch.append(cur)
+            head, grouped = (head + cur.digits)[:8], grouped and len(cur.digits) >= 3
     return out
 
 
@@ -513,7 +516,11 @@ def _context(text: str, start: int, end: int) -> str | None:
     nearest keyword before it."""
     if _BANK_AFTER.match(text[end:end + 30]):
         return BANK
-    before = text[max(0, start - _LOOKBACK):start]
+    return _keyword_before(text[max(0, start - _LOOKBACK):start])
+
+
+@lru_cache(maxsize=1024)  # asked again for each stretch that starts at the same group
+def _keyword_before(before: str) -> str | None:
     best: tuple[int, str] | None = None
     for kind, pattern in _KEYWORDS:
         for m in pattern.finditer(before):

@@ -294,3 +294,17 @@ def test_more_ways_people_write_numbers(text: str, expected: str) -> None:
 )
 def test_more_ordinary_numbers(text: str) -> None:
     assert mask_pii(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a." * 5000, "a-" * 5000 + "@x", "1-" * 5000, "1234 " * 2000, "nik 1234 " * 1000, "(0812) " * 1500],
+    ids=["dots", "dashes-at", "digit-dashes", "digit-groups", "nik-groups", "parens"],
+)
+def test_hostile_text_is_masked_in_linear_time(text: str) -> None:
+    """A 10,000-character comment built to make the patterns backtrack (each took seconds once)."""
+    import time
+
+    began = time.perf_counter()
+    mask_pii(text)
+    assert time.perf_counter() - began < 2.0
