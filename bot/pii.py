@@ -5,7 +5,8 @@ Pure: text in, spans or masked text out. What is found:
 - ``nik``   16-digit population number, also grouped ("3276 0101 0101 0001",
             "32.76.01.010101.0001", "3276/0101/0101/0001"); masked as
             "3276********0001". Without a word such as NIK or KTP before it, a
-            16-digit number must have a NIK's structure (province, birth date).
+            16-digit number written in groups must have a NIK's structure
+            (province, birth date): "2020 2021 2022 2023" is a list of years.
 - ``kk``    16-digit family-card number, told apart from a NIK only by the word
             before it (KK, kartu keluarga); masked like a NIK.
 - ``phone`` mobile numbers (08x, 62 8x, +62 8x, 0062 8x) and landlines (021...,
@@ -34,8 +35,8 @@ number may also be glued to a word that names it ("nik3201...", "wa0812...").
 Left alone on purpose: amounts (Rp1.750.000, 200rb), dates, years and lists of
 them, short numbers, toll-free and premium numbers (0800..., 0809...), post and
 RT/RW numbers, order or tracking numbers glued to other letters (INV-...,
-TRX123...), URLs other than a phone number inside them, hashtags and
-@mentions. When in doubt between two kinds, a number is still masked: the kinds
+TRX123...), URLs other than a phone number inside them, @mentions and
+hashtags (#3276... counts as a NIK only after a word such as NIK). When in doubt between two kinds, a number is still masked: the kinds
 only decide how.
 """
 
