@@ -304,6 +304,23 @@ async def test_a_comment_with_half_an_emoji_is_repaired_and_its_neighbours_store
     assert (await hook.meta.replay()).status_code == 200  # Meta's retry changes nothing
 
 
+async def test_a_comment_that_cannot_be_stored_is_quarantined_and_reported(hook: Hook) -> None:
+    odd = comment_change("17850000000000094", "PKH belum cair")
+    odd["value"]["from"]["username"] = {"not": "a name"}  # signed by Meta, still not what we can store
+    body = payload(entry(KEMENSOS, changes=[odd, comment_change("17850000000000095", "PKH saya belum cair")]))
+    assert (await hook.meta.send(body)).status_code == 200
+    assert hook.ids() == ["17850000000000095"]
+    [kept] = hook.store.quarantined()
+    assert (kept["item_id"], kept["account"], kept["source"]) == ("17850000000000094", "kemensos", "webhook")
+    assert "\"not\": \"a name\"" in kept["raw"]  # kept whole, for a person to read
+    [alert] = hook.store.undelivered_alerts()
+    assert alert["text"].startswith("1 pesan Instagram akun kemensos (dari webhook) rusak")
+    assert "17850000000000094" in alert["text"]
+    # Meta's retry of the same comment (new signature) is not stored or reported again
+    assert (await hook.meta.send(payload(entry(KEMENSOS, changes=[odd])))).status_code == 200
+    assert len(hook.store.quarantined()) == 1 and len(hook.store.undelivered_alerts()) == 1
+
+
 async def test_a_signed_body_nested_too_deeply_is_refused_with_400(hook: Hook) -> None:
     body = b'{"object": "instagram", "entry": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     response = await hook.meta.send(None, body=body)
