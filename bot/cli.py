@@ -349,7 +349,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         runner = await start_webhook_server(webhook_app(settings, store, on_stored), args.host, port)
-        print(f"listening for Instagram webhooks on {args.host}:{port}/webhooks/instagram")
+        print(f"listening for Instagram webhooks on {args.host}:{port}/webhooks/instagram", flush=True)
         try:
             await stop.wait()
         finally:
