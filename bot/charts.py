@@ -26,11 +26,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from bot.digest import WEEKDAYS, Digest, format_clock, format_date, format_number, format_percent, unit_label
+from bot.figures import Digest
+from bot.indonesian import WEEKDAYS, format_clock, format_date, format_number, format_percent
 
 if TYPE_CHECKING:
     from bot.report import DayCounts, Histogram, UnitMonth
-    from bot.digest import Topic
+    from bot.topics import Topic
 
 # One palette for every chart, so a colour means the same thing everywhere.
 COLORS = {
@@ -90,7 +91,7 @@ def digest_figure(digest: Digest) -> Figure:
     series = (("Belum selesai", "open", [u.active for u in units]),
               ("Lewat tenggat", "overdue", [u.overdue for u in units]),
               ("Selesai (periode)", "resolved", [u.resolved for u in units]))
-    _grouped_hbars(ax, [unit_label(u.account, u.unit) for u in units], series)
+    _grouped_hbars(ax, [_wrap(digest.unit_name(u.account, u.unit), 22) for u in units], series)
     ax.legend(loc="lower left", bbox_to_anchor=(-0.55, 1.005), ncols=3, fontsize=12, frameon=False,
               handlelength=1.2, columnspacing=1.0)
     ax.tick_params(axis="y", labelsize=13)
@@ -177,7 +178,7 @@ def draw_unit_tickets(ax: Axes, units: Sequence["UnitMonth"]) -> None:
     if not units:
         _empty(ax, "Tidak ada tiket bulan ini")
         return
-    labels = [unit_label(u.account, u.unit) for u in units]
+    labels = [_wrap(u.name) for u in units]
     left = [0] * len(units)
     for name, color, values in (("Selesai", "resolved", [u.resolved for u in units]),
                                 ("Diterima", "acknowledged", [u.acknowledged for u in units]),
@@ -200,7 +201,7 @@ def draw_compliance(ax: Axes, units: Sequence["UnitMonth"]) -> None:
     if not units:
         _empty(ax, "Tidak ada tiket bulan ini")
         return
-    labels = [unit_label(u.account, u.unit) for u in units]
+    labels = [_wrap(u.name) for u in units]
     shares = [u.compliance.value for u in units]
     colors = [COLORS["resolved"] if (s or 0) >= 0.9 else COLORS["open"] if (s or 0) >= 0.7 else COLORS["overdue"]
               for s in shares]
@@ -260,6 +261,12 @@ def draw_topics(ax: Axes, topics: Sequence["Topic"]) -> None:
     ax.legend(handles=[Patch(color=COLORS["keyword"], label="kata kunci routing.yaml"),
                        Patch(color=COLORS["phrase"], label="frasa yang sering muncul")],
               loc="lower right", frameon=False, fontsize=9)
+
+
+def _wrap(label: str, width: int = 26) -> str:
+    """A unit's name on at most two lines beside its bars."""
+    lines = textwrap.wrap(label, width)
+    return "\n".join(lines[:1] + [" ".join(lines[1:])]) if len(lines) > 1 else label
 
 
 def _empty(ax: Axes, text: str) -> None:
@@ -337,7 +344,7 @@ def _chart_page(spec: ChartSpec, footer: str, number: int) -> Figure:
     fig = _page(spec.heading, footer, number)
     fig.text(0.08, 0.885, textwrap.fill(spec.caption, 90), fontsize=10, color="#444444", va="top")
     height = min(0.72, 0.12 + 0.08 * spec.height)
-    left = 0.30 if spec.key in _UNIT_LABELLED else 0.12  # room for "kemensos · linjamsos"
+    left = 0.30 if spec.key in _UNIT_LABELLED else 0.12  # room for a unit's name on two lines
     spec.draw(fig.add_axes((left, 0.80 - height, 0.90 - left, height)))
     return fig
 

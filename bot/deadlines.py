@@ -325,3 +325,66 @@ def deadline(
     if isinstance(working_days, bool) or not isinstance(working_days, int) or working_days < 0:
         raise ValueError(f"working_days must be a non-negative integer, got {working_days!r}")
     return add_working_time(received_at, working_days * calendar.day_length, calendar=calendar)
+
+
+class WorkingClock:
+    """Working hours between many pairs of moments, as bot.deadlines.working_time_between
+    counts them (a property test holds the two equal), in constant time per pair.
+
+    Each local day's working seconds are added up once into a running total, so
+    that a moment's position on the working clock is one look-up; the working time
+    between two moments is the difference of their positions. A month of 100,000
+    tickets costs a fraction of a second instead of seconds.
+    """
+
+    def __init__(self, calendar: WorkingCalendar) -> None:
+        self.calendar = calendar
+        self._length = calendar.day_length.total_seconds()
+        self._opens = calendar.opens.hour * 3600 + calendar.opens.minute * 60 + calendar.opens.second
+        # day number (days since 1970-01-01, local) -> (working seconds before that day, is a working day)
+        self._days: dict[int, tuple[float, bool]] = {}
+        self._low = self._high = 0
+
+    def hours(self, start: str | datetime | float, end: str | datetime) -> float:
+        """Working hours from start to end (stored ISO text, aware datetimes, or a position
+        from `position`); negative if end is earlier."""
+        begin = start if isinstance(start, float) else self.position(start)
+        return (self.position(end) - begin) / 3600
+
+    def position(self, moment: str | datetime) -> float:
+        """Working seconds from an arbitrary origin to `moment`."""
+        when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+        offset = when.astimezone(self.calendar.zone).utcoffset()
+        if offset is None or when.tzinfo is None:
+            raise ValueError(f"naive datetime {when.isoformat()}: pass a timezone-aware moment")
+        day, seconds = divmod(when.timestamp() + offset.total_seconds(), 86400)
+        before, working = self._day(int(day))
+        return before + (min(max(seconds - self._opens, 0.0), self._length) if working else 0.0)
+
+    def _day(self, day: int) -> tuple[float, bool]:
+        known = self._days.get(day)
+        if known is not None:
+            return known
+        if not self._days:
+            self._days[day] = (0.0, self._is_working(day))
+            self._low = self._high = day
+        while day > self._high:
+            before, working = self._days[self._high]
+            self._high += 1
+            self._days[self._high] = (before + (self._length if working else 0.0), self._is_working(self._high))
+        while day < self._low:
+            self._low -= 1
+            working = self._is_working(self._low)
+            self._days[self._low] = (self._days[self._low + 1][0] - (self._length if working else 0.0), working)
+        return self._days[day]
+
+    def _is_working(self, day: int) -> bool:
+        return self.calendar.is_working_day(date.fromordinal(day + _EPOCH_ORDINAL))
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def working_hours(start: datetime, end: datetime, calendar: WorkingCalendar) -> float:
+    """Working hours between two aware moments (bot.deadlines.working_time_between)."""
+    return working_time_between(start, end, calendar=calendar).total_seconds() / 3600

@@ -23,29 +23,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import RoutingConfig
-from bot.deadlines import WorkingCalendar
-from bot.digest import (
-    Share,
-    TimingRow,
-    Topic,
-    WorkingClock,
-    content_words,
+from bot.deadlines import WorkingCalendar, WorkingClock
+from bot.figures import Share, TimingRow, median, unit_names, unit_order
+from bot.indonesian import (
     format_date,
     format_day,
     format_hours,
     format_month,
     format_number,
     format_percent,
-    median,
-    routing_keywords,
-    top_topics,
     unit_label,
-    unit_order,
-    words,
-    zone_label,
+    zone_name,
 )
 from bot.pii import mask_pii
 from bot.store import Store
+from bot.topics import Topic, content_words, routing_keywords, top_topics, words
 from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED, iso
 
 if TYPE_CHECKING:
@@ -99,7 +91,7 @@ class Histogram:
 class Recurring:
     text: str  # the most frequent wording, personal data masked
     count: int
-    units: tuple[str, ...]  # "kemensos · linjamsos", most frequent first
+    units: tuple[str, ...]  # unit names, most frequent first
 
 
 @dataclass(frozen=True)
@@ -162,14 +154,14 @@ def build_report(store: Store, routing: RoutingConfig, month: str, *, now: datet
         title="Laporan Bulanan Triase Pesan Instagram",
         period=format_month(start.year, start.month),
         generated_at=now,
-        zone_label=zone_label(calendar.tz),
+        zone_label=zone_name(calendar.tz),
         working_days=routing.deadline.working_days,
         summary=summarise(days, tallies.values()),
         days=days,
         units=units,
         histogram=histogram([h for t in tallies.values() for h in t.resolve_hours], deadline_hours),
         topics=top_topics(split, routing_keywords(routing), limit=REPORT_TOPICS),
-        recurring=recurring_complaints(complaints, split=split),
+        recurring=recurring_complaints(complaints, split=split, names=unit_names(routing)),
         account_names={key: acc.name for key, acc in routing.accounts.items()},
     )
 
@@ -229,12 +221,12 @@ def tally_month(rows: Iterable[TimingRow], now: datetime,
 
 def unit_months(routing: RoutingConfig, tallies: Mapping[tuple[str, str], _UnitTally]) -> tuple[UnitMonth, ...]:
     out = []
+    names = unit_names(routing)
     for account, unit in unit_order(routing, tallies):
         t = tallies.get((account, unit))
         if t is None or not t.tickets:
             continue
-        acc = routing.accounts.get(account)
-        name = acc.units[unit].name if acc is not None and unit in acc.units else unit
+        name = unit_label(unit, names.get((account, unit)))
         out.append(UnitMonth(account, unit, name, t.tickets, t.open, t.acknowledged, t.resolved,
                              Share(t.on_time, t.due), t.overdue_open, median(t.ack_hours), median(t.resolve_hours)))
     return tuple(out)
@@ -268,7 +260,7 @@ def histogram(hours: Sequence[float], deadline_hours: float, bin_hours: float = 
 
 
 # -- recurring complaints ----------------------------------------------------------
-# Two complaints are "the same" when their content words (bot.digest.content_words:
+# Two complaints are "the same" when their content words (bot.topics.content_words:
 # no common words, no numbers) overlap by at least SIMILARITY (Jaccard). Exact
 # matches are grouped first; near ones are found with prefix filtering, so the
 # month's complaints are compared without comparing every pair.
@@ -276,9 +268,10 @@ def histogram(hours: Sequence[float], deadline_hours: float, bin_hours: float = 
 
 def recurring_complaints(items: Sequence[tuple[str, str | None, str]], *, min_count: int = RECURRING_MIN_COUNT,
                          limit: int = RECURRING_LISTED, similarity: float = SIMILARITY,
-                         split: Sequence[Sequence[str]] | None = None) -> tuple[Recurring, ...]:
+                         split: Sequence[Sequence[str]] | None = None,
+                         names: Mapping[tuple[str, str], str] | None = None) -> tuple[Recurring, ...]:
     """The complaints written most often, in similar words, from (account, unit, text) items
-    (and their words(), when the caller has them)."""
+    (and their words(), when the caller has them); units named by `names` (figures.unit_names)."""
     groups: dict[frozenset[str], list[int]] = {}
     for i, (_, _, text) in enumerate(items):
         signature = frozenset(content_words(split[i] if split is not None else text))
@@ -290,7 +283,7 @@ def recurring_complaints(items: Sequence[tuple[str, str | None, str]], *, min_co
         members = [i for s in cluster for i in groups[signatures[s]]]
         if len(members) >= min_count:
             texts = Counter(" ".join(items[i][2].split()) for i in members)
-            units = Counter(unit_label(items[i][0], items[i][1] or "-") for i in members)
+            units = Counter(unit_label(items[i][1], (names or {}).get((items[i][0], items[i][1] or ""))) for i in members)
             found.append(Recurring(_shorten(mask_pii(texts.most_common(1)[0][0])), len(members),
                                    tuple(u for u, _ in units.most_common(3))))
     found.sort(key=lambda r: (-r.count, r.text))
@@ -404,7 +397,7 @@ def render_html(data: ReportData) -> str:
         recurring=recurring_items(data),
         footer=footer(data),
         fmt_number=format_number, fmt_percent=format_percent, fmt_hours=format_hours,
-        fmt_date=format_date, label=unit_label,
+        fmt_date=format_date,
     )
 
 

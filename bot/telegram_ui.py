@@ -24,11 +24,12 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime
 from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from bot.callbacks import LABEL_CODES, Button, button, to_payload
+from bot.indonesian import Tz, format_duration_id, format_wib, unit_label
 from bot.pii import has_pii, mask_pii
 from bot.triage import ACKNOWLEDGED, OPEN, RESOLVED, SPAM, Ticket
 
@@ -65,16 +66,6 @@ COMMANDS: Mapping[str, str] = {
 
 COMMAND_USAGE: Mapping[str, str] = {"tiket": "/tiket ID", "cari": "/cari TEKS", "templat": "/templat [ID]"}
 
-_DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
-_ZONE_NAMES = {
-    "Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB",
-    "Asia/Makassar": "WITA", "Asia/Ujung_Pandang": "WITA",
-    "Asia/Jayapura": "WIT",
-}
-_OFFSET_NAMES = {7: "WIB", 8: "WITA", 9: "WIT"}
-
-Tz = str | tzinfo
 
 
 # -- data types -------------------------------------------------------------
@@ -100,46 +91,6 @@ class Rendered:
 
 
 # -- dates and durations ----------------------------------------------------
-
-
-def _zone(tz: Tz) -> tzinfo:
-    return ZoneInfo(tz) if isinstance(tz, str) else tz
-
-
-def zone_name(tz: Tz, moment: datetime | None = None) -> str:
-    """WIB, WITA or WIT for Indonesia's zones; "UTC+8" style for any other."""
-    zone = _zone(tz)
-    key = getattr(zone, "key", None)
-    if key in _ZONE_NAMES:
-        return _ZONE_NAMES[key]
-    offset = zone.utcoffset(moment or datetime(2000, 1, 1)) or timedelta(0)
-    hours, minutes = divmod(int(offset.total_seconds()) // 60, 60)
-    if key is None and minutes == 0 and hours in _OFFSET_NAMES:
-        return _OFFSET_NAMES[hours]
-    return f"UTC{'+' if offset >= timedelta(0) else '-'}{abs(hours)}" + (f":{minutes:02d}" if minutes else "")
-
-
-def format_wib(moment: datetime, tz: Tz = "Asia/Jakarta", *, year: bool = False) -> str:
-    """'Kamis 27 Nov 14:05 WIB' in the given zone, without touching the system locale."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: pass a time-zone-aware moment")
-    local = moment.astimezone(_zone(tz))
-    day = f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
-    if year:
-        day += f" {local.year}"
-    return f"{day} {local:%H:%M} {zone_name(tz, local.replace(tzinfo=None))}"
-
-
-def format_duration_id(span: timedelta) -> str:
-    """'2 jam 5 menit', '1 hari 3 jam', '15 menit': the two largest units, sign ignored."""
-    minutes = int(abs(span).total_seconds()) // 60
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} hari" + (f" {hours} jam" if hours else "")
-    if hours:
-        return f"{hours} jam" + (f" {mins} menit" if mins else "")
-    return f"{mins} menit" if mins else "kurang dari 1 menit"
 
 
 # -- text helpers -------------------------------------------------------------
@@ -232,13 +183,6 @@ def _person(user_id: int | None, people: Mapping[int, str] | None) -> str:
 
 def _mention(user_id: int | None, name: str) -> str:
     return f'<a href="tg://user?id={user_id}">{_esc(name)}</a>' if user_id else _esc(name)
-
-
-def unit_label(key: str | None) -> str:
-    """A short unit name from its key: 'pfm' -> 'PFM', 'linjamsos' -> 'Linjamsos'."""
-    if not key:
-        return "—"
-    return key.upper() if len(key) <= 4 else key.capitalize()
 
 
 # -- tickets --------------------------------------------------------------------

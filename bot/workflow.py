@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
+from bot.indonesian import unit_label
 from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED, SPAM, STATUSES, Ticket
 from classifiers.base import LABELS
 
@@ -105,10 +106,6 @@ def chat_scope(routing: RoutingConfig, chat_id: int) -> ChatScope | None:
     return ChatScope(chat_id, "unit", units) if units else None
 
 
-def unit_label(routing: RoutingConfig, account: str, unit: str | None) -> str:
-    return unit.upper() if unit else "-"
-
-
 def check_may_act(routing: RoutingConfig, who: Person, ticket: Ticket) -> None:
     """Officers act on their own unit's tickets; the media team and supervisor on all."""
     if who.sees_everything:
@@ -116,7 +113,7 @@ def check_may_act(routing: RoutingConfig, who: Person, ticket: Ticket) -> None:
     if not who.known:
         raise Refused(NOT_REGISTERED)
     if (ticket.account, ticket.unit or "") not in who.units:
-        raise Refused(f"Maaf, tiket ini milik unit {unit_label(routing, ticket.account, ticket.unit)}; "
+        raise Refused(f"Maaf, tiket ini milik unit {unit_label(ticket.unit)}; "
                       "hanya petugas unit itu atau tim media yang dapat memprosesnya.")
 
 

@@ -14,17 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import RoutingConfig, parse_routing
-from bot.deadlines import WorkingCalendar, deadline, working_time_between
-from bot.digest import (
-    WorkingClock,
-    build_digest,
-    digest_period,
-    format_number,
-    format_percent,
-    render_digest_chart,
-    render_digest_text,
-    top_topics,
-)
+from bot.deadlines import WorkingCalendar, WorkingClock, deadline, working_time_between
+from bot.digest import build_digest, render_digest_chart, render_digest_text
+from bot.figures import digest_period
+from bot.indonesian import format_number, format_percent
+from bot.topics import top_topics
 from bot.store import Store
 from bot.triage import InboundMessage, TicketDecision
 
@@ -181,12 +175,12 @@ def test_digest_text_is_short_indonesian_telegram_html(
     assert text.startswith("<b>📋 Ringkasan harian tiket</b>\nSelasa, 11 Maret 2025, 07.30 WIB")
     assert "Periode: Senin 10/3 07.30 – Selasa 11/3 07.30" in text
     assert "<b>Kementerian Sosial</b>" in text and "<b>Kementerian Perdagangan</b>" in text
-    assert "• <b>linjamsos</b>: 2 baru · 0 terbuka · 1 diterima · 1 selesai" in text
+    assert "• <b>Ditjen Perlindungan dan Jaminan Sosial</b>: 2 baru · 0 terbuka · 1 diterima · 1 selesai" in text
     assert "tepat waktu 100% (1/1) · median diterima 1,5 jam · selesai 4,0 jam" in text
     assert "⚠️ <b>1 lewat tenggat</b>" in text
     assert "<b>Topik keluhan</b>: pkh (2), belum cair (2)" in text
     assert "<b>Pesan negatif</b>: 25,0% (1 dari 4 pesan)\n7 hari sebelumnya: 50,0% ▼ turun 25,0 poin" in text
-    assert f"#{scenario['bpnt']} kemensos · pfm · lewat 7,0 jam kerja" in text
+    assert f"#{scenario['bpnt']} Ditjen Penanganan Fakir Miskin · lewat 7,0 jam kerja" in text
     assert "humas" not in text  # nothing happened there: left out
     assert len(text) < 4096  # one Telegram message
     assert set(re.findall(r"</?(\w+)", text)) <= {"b", "i"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The pure core: domain types, rules, rendering and formatting. Data in, data out.
-CORE = ["bot.triage", "bot.deadlines", "bot.workflow", "bot.callbacks", "bot.telegram_ui", "bot.pii"]
+CORE = ["bot.triage", "bot.deadlines", "bot.workflow", "bot.callbacks", "bot.telegram_ui", "bot.pii",
+        "bot.indonesian", "bot.topics", "bot.figures"]
 ADAPTERS = ["telegram", "httpx", "sqlite_utils", "pydantic"]
 
 
@@ -19,3 +21,37 @@ def test_the_core_loads_no_adapter(module: str) -> None:
     code = f"import sys, {module}; print(','.join(m for m in {ADAPTERS!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "", f"{module} loads {loaded.stdout.strip()}"
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """The bot modules a module imports (at run time or deferred inside functions, not for types only)."""
+    tree = ast.parse(path.read_text())
+    type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                 and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(package):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith(package))
+    return found
+
+
+def test_no_import_cycle() -> None:
+    modules = {f"bot.{p.stem}": p for p in (ROOT / "bot").glob("*.py")}
+    graph = {name: {m for m in _imports(path, "bot") if m in modules and m != name} for name, path in modules.items()}
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph[node])
+        return seen
+
+    in_cycles = sorted(name for name in graph if name in reachable(name))
+    assert not in_cycles, f"modules in an import cycle: {in_cycles}"

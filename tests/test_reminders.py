@@ -145,7 +145,7 @@ def test_digest_and_monthly_report_are_sent_once(tg_settings: Settings, fake_tel
     assert main(["digest", "--now", "2026-11-24T07:31", "--send"]) == 0  # a second run sends nothing new
     sent = fake_telegram.messages(SUPERVISOR)
     assert [m.kind for m in sent] == ["text", "photo"]
-    assert "Ringkasan harian" in (sent[0].text or "") and "linjamsos" in (sent[0].text or "")
+    assert "Ringkasan harian" in (sent[0].text or "") and "Ditjen Perlindungan dan Jaminan Sosial" in (sent[0].text or "")
     assert sent[1].file is not None and len(sent[1].file.content) > 10_000
 
     from bot.digest_job import send_monthly_report

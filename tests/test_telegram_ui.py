@@ -18,7 +18,7 @@ from bot.triage import ACKNOWLEDGED, OPEN, RESOLVED, SPAM
 
 UTC = timezone.utc
 JKT = "Asia/Jakarta"
-NOW = datetime(2025, 11, 25, 3, 0, tzinfo=UTC)  # Selasa 25 Nov 10:00 WIB
+NOW = datetime(2025, 11, 25, 3, 0, tzinfo=UTC)  # Selasa 25 Nov 10.00 WIB
 UNITS = [("linjamsos", "Ditjen Perlindungan dan Jaminan Sosial"), ("pfm", "Ditjen Penanganan Fakir Miskin"),
          ("pusdatin", "Pusat Data dan Informasi Kesejahteraan Sosial"), ("humas", "Biro Hubungan Masyarakat")]
 PII_TEXT = "min BPNT saya belum cair, NIK 3276010101010001 wa 081234567890"
@@ -156,7 +156,7 @@ def test_long_text_is_cut_within_4096(text: str) -> None:
     check_html(r.text)
     assert "…" in r.text
     assert ">baca selengkapnya</a>" in r.text
-    assert "Batas: Kamis 27 Nov 14:05 WIB" in r.text  # the lines after the text survive
+    assert "Batas: Kamis 27 Nov 14.05 WIB" in r.text  # the lines after the text survive
     assert len(r.text) > 3000  # the room is used
 
 
@@ -211,7 +211,7 @@ def test_small_batch_shows_all_with_deadlines() -> None:
     tickets = [make_ticket(id=i) for i in (1, 2, 3)]
     r = ui.batch_message(tickets, "PFM", JKT)
     assert "3 tiket baru untuk PFM" in r.text
-    assert r.text.count("batas: Kamis 27 Nov 14:05 WIB") == 3
+    assert r.text.count("batas: Kamis 27 Nov 14.05 WIB") == 3
     assert "lainnya" not in r.text
     assert callbacks(r) == ["t:1:open", "t:2:open", "t:3:open"]
 
@@ -384,7 +384,7 @@ def test_ticket_message_content() -> None:
     assert "Kementerian Sosial · Komentar · @warga.jkt" in text
     assert "Label: Keluhan 92% · Pertanyaan 81%" in text
     assert "Unit: Ditjen Penanganan Fakir Miskin" in text
-    assert "Batas: Kamis 27 Nov 14:05 WIB" in text
+    assert "Batas: Kamis 27 Nov 14.05 WIB" in text
     assert '<a href="https://www.instagram.com/p/AbC123/c/17850000000000011/">' in text
     assert "LEWAT BATAS" not in text
     assert "LEWAT BATAS" in render_ticket(make_ticket(), now=datetime(2025, 11, 28, tzinfo=UTC)).text
@@ -392,9 +392,9 @@ def test_ticket_message_content() -> None:
 
 def test_state_lines_name_who_and_when() -> None:
     acked = render_ticket(make_ticket(**ACKED), people=PEOPLE).text
-    assert "Diterima oleh Budi, Senin 24 Nov 09:12 WIB" in acked
+    assert "Diterima oleh Budi, Senin 24 Nov 09.12 WIB" in acked
     done = render_ticket(make_ticket(**RESOLVED_BY), people=PEOPLE).text
-    assert "Selesai oleh Budi, Selasa 25 Nov 10:00 WIB — catatan: sudah dijawab lewat DM" in done
+    assert "Selesai oleh Budi, Selasa 25 Nov 10.00 WIB — catatan: sudah dijawab lewat DM" in done
     assert "Batas:" not in done
     unknown = render_ticket(make_ticket(**ACKED)).text
     assert "Diterima oleh petugas (ID 7201)" in unknown
@@ -423,7 +423,7 @@ def test_ticket_detail_history_in_indonesian() -> None:
     for word in ["dibuat", "diterima", "dialihkan", "diselesaikan", "dikoreksi", "pengingat", "eskalasi",
                  "data pribadi dibuka"]:
         assert f"— {word}" in history
-    assert "• Senin 24 Nov 07:00 WIB — dibuat\n" in history
+    assert "• Senin 24 Nov 07.00 WIB — dibuat\n" in history
     assert "dialihkan oleh Budi dari PFM ke Pusdatin" in history
     assert "diselesaikan oleh Budi — catatan: beres" in history
     assert "dikoreksi oleh Budi: Keluhan, unit Pusdatin" in history
@@ -433,7 +433,7 @@ def test_reminder_names_the_officer() -> None:
     t = make_ticket(**ACKED)
     r = ui.reminder_message(t, "2 jam", "Budi", tz=JKT, acknowledged_by_id=7201)
     assert '<a href="tg://user?id=7201">Budi</a>' in r.text
-    assert "Batas jawab 2 jam lagi: Kamis 27 Nov 14:05 WIB." in r.text
+    assert "Batas jawab 2 jam lagi: Kamis 27 Nov 14.05 WIB." in r.text
     assert "belum diterima" in ui.reminder_message(make_ticket(), "1 hari kerja", None, tz=JKT, unit_name="PFM").text
 
 
@@ -497,17 +497,17 @@ def test_toasts_are_short() -> None:
 @pytest.mark.parametrize(
     ("moment", "expected"),
     [
-        (datetime(2025, 11, 24, 2, 12, tzinfo=UTC), "Senin 24 Nov 09:12 WIB"),
-        (datetime(2025, 11, 25, 3, 0, tzinfo=UTC), "Selasa 25 Nov 10:00 WIB"),
-        (datetime(2025, 11, 26, 3, 0, tzinfo=UTC), "Rabu 26 Nov 10:00 WIB"),
-        (datetime(2025, 11, 27, 7, 5, tzinfo=UTC), "Kamis 27 Nov 14:05 WIB"),
-        (datetime(2025, 11, 28, 3, 0, tzinfo=UTC), "Jumat 28 Nov 10:00 WIB"),
-        (datetime(2025, 11, 29, 3, 0, tzinfo=UTC), "Sabtu 29 Nov 10:00 WIB"),
-        (datetime(2025, 11, 30, 3, 0, tzinfo=UTC), "Minggu 30 Nov 10:00 WIB"),
-        (datetime(2025, 5, 1, 0, 0, tzinfo=UTC), "Kamis 1 Mei 07:00 WIB"),
-        (datetime(2025, 8, 17, 0, 0, tzinfo=UTC), "Minggu 17 Agu 07:00 WIB"),
-        (datetime(2025, 10, 31, 17, 30, tzinfo=UTC), "Sabtu 1 Nov 00:30 WIB"),  # the local date, not UTC's
-        (datetime(2025, 12, 31, 23, 0, tzinfo=UTC), "Kamis 1 Jan 06:00 WIB"),
+        (datetime(2025, 11, 24, 2, 12, tzinfo=UTC), "Senin 24 Nov 09.12 WIB"),
+        (datetime(2025, 11, 25, 3, 0, tzinfo=UTC), "Selasa 25 Nov 10.00 WIB"),
+        (datetime(2025, 11, 26, 3, 0, tzinfo=UTC), "Rabu 26 Nov 10.00 WIB"),
+        (datetime(2025, 11, 27, 7, 5, tzinfo=UTC), "Kamis 27 Nov 14.05 WIB"),
+        (datetime(2025, 11, 28, 3, 0, tzinfo=UTC), "Jumat 28 Nov 10.00 WIB"),
+        (datetime(2025, 11, 29, 3, 0, tzinfo=UTC), "Sabtu 29 Nov 10.00 WIB"),
+        (datetime(2025, 11, 30, 3, 0, tzinfo=UTC), "Minggu 30 Nov 10.00 WIB"),
+        (datetime(2025, 5, 1, 0, 0, tzinfo=UTC), "Kamis 1 Mei 07.00 WIB"),
+        (datetime(2025, 8, 17, 0, 0, tzinfo=UTC), "Minggu 17 Agu 07.00 WIB"),
+        (datetime(2025, 10, 31, 17, 30, tzinfo=UTC), "Sabtu 1 Nov 00.30 WIB"),  # the local date, not UTC's
+        (datetime(2025, 12, 31, 23, 0, tzinfo=UTC), "Kamis 1 Jan 06.00 WIB"),
     ],
 )
 def test_format_wib(moment: datetime, expected: str) -> None:
@@ -516,11 +516,11 @@ def test_format_wib(moment: datetime, expected: str) -> None:
 
 def test_format_wib_other_zones_and_year() -> None:
     moment = datetime(2025, 11, 27, 7, 5, tzinfo=UTC)
-    assert ui.format_wib(moment, "Asia/Makassar") == "Kamis 27 Nov 15:05 WITA"
-    assert ui.format_wib(moment, "Asia/Jayapura") == "Kamis 27 Nov 16:05 WIT"
-    assert ui.format_wib(moment, timezone(timedelta(hours=7))) == "Kamis 27 Nov 14:05 WIB"
-    assert ui.format_wib(moment, "Europe/Amsterdam") == "Kamis 27 Nov 08:05 UTC+1"
-    assert ui.format_wib(moment, JKT, year=True) == "Kamis 27 Nov 2025 14:05 WIB"
+    assert ui.format_wib(moment, "Asia/Makassar") == "Kamis 27 Nov 15.05 WITA"
+    assert ui.format_wib(moment, "Asia/Jayapura") == "Kamis 27 Nov 16.05 WIT"
+    assert ui.format_wib(moment, timezone(timedelta(hours=7))) == "Kamis 27 Nov 14.05 WIB"
+    assert ui.format_wib(moment, "Europe/Amsterdam") == "Kamis 27 Nov 08.05 UTC+1"
+    assert ui.format_wib(moment, JKT, year=True) == "Kamis 27 Nov 2025 14.05 WIB"
     with pytest.raises(ValueError):
         ui.format_wib(datetime(2025, 11, 27, 14, 5), JKT)
 
@@ -529,7 +529,7 @@ def test_format_wib_ignores_the_system_locale(monkeypatch: pytest.MonkeyPatch) -
     import locale
 
     monkeypatch.setattr(locale, "setlocale", lambda *a, **k: "C")  # nothing here may depend on it
-    assert ui.format_wib(datetime(2025, 11, 27, 7, 5, tzinfo=UTC), JKT) == "Kamis 27 Nov 14:05 WIB"
+    assert ui.format_wib(datetime(2025, 11, 27, 7, 5, tzinfo=UTC), JKT) == "Kamis 27 Nov 14.05 WIB"
 
 
 @pytest.mark.parametrize(
