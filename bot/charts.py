@@ -117,6 +117,8 @@ def _grouped_hbars(ax: Axes, labels: Sequence[str], series: Sequence[tuple[str, 
         ys = [row + (i - (n - 1) / 2) * height for row in range(len(labels))]
         bars = ax.barh(ys, values, height=height * 0.92, color=COLORS[color], label=name)
         for bar, value in zip(bars, values):
+            if not value:  # a bar of nothing needs no "0" crowding its neighbours' labels
+                continue
             ax.text(bar.get_width() + top * 0.01, bar.get_y() + bar.get_height() / 2, format_number(value),
                     va="center", fontsize=11, color="#333333")
     ax.set_yticks(range(len(labels)), labels)

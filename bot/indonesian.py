@@ -99,6 +99,8 @@ def format_late(hours: float, hours_per_day: float) -> str:
     """How long past its deadline, in working time: "1,5 hari kerja", "2,5 jam kerja"."""
     if hours >= hours_per_day:
         return f"{format_number(hours / hours_per_day, 1)} hari kerja"
+    if hours < 1:  # the deadline passed after hours, or minutes ago: "0,0 jam" says nothing
+        return "kurang dari 1 jam kerja"
     return f"{format_number(hours, 1)} jam kerja"
 
 

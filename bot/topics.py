@@ -41,6 +41,20 @@ se ya yaa yah yang yg admin assalamualaikum the and to of is in it for you this 
 """.split())
 
 
+# Formal-letter boilerplate: salutations, titles of office, the connectives of official
+# Indonesian. They pad a complaint written as a letter ("Kepada Yth. Bapak Direktur Jenderal
+# ..., apabila diperlukan informasi mengenai ...") and name no topic.
+LETTER_WORDS = frozenset("""
+yth kepada hormat perihal lampiran sehubungan berkenaan terkait mengenai apabila jika bilamana
+diperlukan dibutuhkan dimaksud berikut adapun yakni yaitu demikian perhatian perhatiannya kerjasama
+kerjasamanya disampaikan menyampaikan sampaikan informasi keterangan penjelasan kiranya berkenan
+sekiranya saudara saudari sdr sdri tuan nyonya pimpinan jajaran direktur jenderal dirjen menteri
+kementerian sekretaris sekjen kepala deputi inspektur pejabat instansi lembaga republik indonesia ri
+salam terimakasih wassalamualaikum wassalam warahmatullahi wabarakatuh
+""".split())
+IGNORED = STOP_WORDS | LETTER_WORDS
+
+
 def words(text: str) -> list[str]:
     """Lower-case letter runs, fancy letters folded and stretched letters shortened ("lamaaa" -> "lama")."""
     folded = _REPEATS.sub(r"\1", unicodedata.normalize("NFKC", text).casefold())
@@ -51,8 +65,8 @@ Text = str | Sequence[str]  # a text, or its words() when the caller has split i
 
 
 def content_words(text: Text) -> list[str]:
-    """The words that carry the topic: no stop words, no single letters."""
-    return [w for w in (words(text) if isinstance(text, str) else text) if len(w) > 1 and w not in STOP_WORDS]
+    """The words that carry the topic: no stop words, no letter boilerplate, no single letters."""
+    return [w for w in (words(text) if isinstance(text, str) else text) if len(w) > 1 and w not in IGNORED]
 
 
 def routing_keywords(routing: RoutingConfig) -> list[str]:

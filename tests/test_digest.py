@@ -219,6 +219,43 @@ def test_topics_drop_stop_words_and_stretched_letters() -> None:
     assert [(t.term, t.count) for t in topics] == [("bansos belum", 3), ("belum cair", 3)]
 
 
+def test_topics_skip_letter_boilerplate() -> None:
+    """Complaints written as letters: the salutation, the titles and the closing name no topic."""
+    texts = [
+        "Kepada Yth. Bapak Direktur Jenderal Penanganan Fakir Miskin, kartu KKS saya terblokir. Apabila "
+        "diperlukan informasi mengenai data saya, mohon hubungi saya. Atas perhatiannya diucapkan terima kasih.",
+        "Kepada yth Ibu Menteri Sosial Republik Indonesia. Dengan hormat, kartu KKS saya terblokir sejak Maret. "
+        "Apabila diperlukan informasi mengenai nomor kartu saya akan kirim. Wassalamualaikum.",
+        "Yth. Direktur Jenderal, kks terblokir lagi. Sehubungan dengan hal tersebut, apabila diperlukan "
+        "informasi mengenai kartu kami siap. Hormat kami.",
+    ]
+    terms = [t.term for t in top_topics(texts, [], limit=10)]
+    assert "kks terblokir" in terms and "kartu kks" in terms
+    boilerplate = {"kepada", "yth", "apabila", "diperlukan", "informasi", "mengenai", "direktur", "jenderal",
+                   "hormat", "menteri", "republik", "indonesia", "perhatiannya"}
+    assert [t for t in terms if set(t.split()) & boilerplate] == []
+
+
+def test_late_by_less_than_an_hour_does_not_read_zero() -> None:
+    from bot.indonesian import format_late
+
+    assert format_late(0.0, 8) == "kurang dari 1 jam kerja"
+    assert format_late(0.4, 8) == "kurang dari 1 jam kerja"
+    assert format_late(1.0, 8) == "1,0 jam kerja"
+
+
+def test_digest_chart_has_no_zero_labels(store: Store, routing: RoutingConfig, scenario: dict[str, int | None]) -> None:
+    from bot import charts
+
+    digest = build_digest(store, routing, NOW)
+    with charts.chart_style():
+        fig = charts.digest_figure(digest)
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert labels and "0" not in labels
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "Ditjen Perlindungan\ndan Jaminan Sosial" in ticks and not any("·" in t for t in ticks)
+
+
 def test_indonesian_number_formats() -> None:
     assert format_number(12345.67, 1) == "12.345,7"
     assert format_number(1234567) == "1.234.567"
