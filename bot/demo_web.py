@@ -11,8 +11,9 @@ shows the bot's messages as they arrive, edited messages marked "(diedit)".
 
 Routes:
 
-    GET /            the page (bot/demo/page.html); its script polls /api/chats every second
-    GET /api/chats   {"chats": [{"id": -100..., "title": "Tim Media", "messages": [
+    GET /            the page (bot/demo/page.html) with the chats as they are now already in it,
+                     so it shows them at once; its script then polls /api/chats every second
+    GET /api/chats   {"now": 1763892300, "chats": [{"id": -100..., "title": "Tim Media", "messages": [
                          {"id": 7, "html": "<b>Tiket #3</b> ...", "buttons": [["Terima", "Alihkan"]],
                           "edited": false, "date": 1767225600, "kind": "text", "file_name": null}]}]}
 
@@ -20,13 +21,19 @@ Chats come in the order of ``chat_titles``; messages oldest first. ``html`` is
 the bot's HTML passed through `sanitize_telegram_html`: only b, i, a (http/https
 links only), blockquote and code survive, everything else is shown as text.
 ``buttons`` are the inline keyboard's rows of button labels. ``date`` is a Unix
-time in seconds.
+time in seconds. With a ``clock`` (the demo's simulated clock) ``now`` is the demo's
+time and each message's ``date`` is the demo time at which the page's server first saw
+it, so the page tells the story's Monday 17.05, not the wall clock of the machine;
+without one both are the real time.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,6 +82,8 @@ class ChatSource(Protocol):
 _SOURCE_KEY: web.AppKey[ChatSource] = web.AppKey("demo_source")
 _TITLES_KEY: web.AppKey[Mapping[int, str]] = web.AppKey("demo_titles")
 _PAGE_KEY: web.AppKey[str] = web.AppKey("demo_page")
+_CLOCK_KEY: web.AppKey["DemoClock"] = web.AppKey("demo_clock")
+INITIAL_MARK = "/*INITIAL_SNAPSHOT*/null"
 
 
 # -- sanitising ------------------------------------------------------------------------
@@ -150,7 +159,23 @@ def sanitize_telegram_html(source: str) -> str:
 # -- the app -----------------------------------------------------------------------------
 
 
-def _message_json(message: ChatMessage) -> dict[str, Any]:
+class DemoClock:
+    """The time the page shows: the demo's clock, and when each message was first seen by it."""
+
+    def __init__(self, clock: Callable[[], datetime] | None) -> None:
+        self.clock = clock
+        self.first_seen: dict[tuple[int, int], int] = {}
+
+    def now(self) -> int:
+        return int(self.clock().timestamp()) if self.clock else int(time.time())
+
+    def date_of(self, chat_id: int, message: ChatMessage) -> int:
+        if self.clock is None:
+            return int(message.date)
+        return self.first_seen.setdefault((chat_id, message.message_id), self.now())
+
+
+def _message_json(message: ChatMessage, date: int | None = None) -> dict[str, Any]:
     file = message.file
     return {
         "id": message.message_id,
@@ -158,42 +183,54 @@ def _message_json(message: ChatMessage) -> dict[str, Any]:
         "html": sanitize_telegram_html(message.html or "").replace("</blockquote>\n", "</blockquote>"),
         "buttons": [[str(button.get("text", "")) for button in row] for row in message.buttons],
         "edited": bool(message.edited),
-        "date": message.date,
+        "date": message.date if date is None else date,
         "kind": message.kind,
         "file_name": getattr(file, "filename", None) if file is not None else None,
     }
 
 
-def chats_snapshot(source: ChatSource, chat_titles: Mapping[int, str]) -> dict[str, Any]:
+def chats_snapshot(source: ChatSource, chat_titles: Mapping[int, str],
+                   clock: DemoClock | None = None) -> dict[str, Any]:
     """The body of GET /api/chats."""
+    clock = clock or DemoClock(None)
     return {
+        "now": clock.now(),
         "chats": [
             {
                 "id": chat_id,
                 "title": title,
-                "messages": [_message_json(m) for m in source.messages(chat_id) if m.kind != "service"],
+                "messages": [_message_json(m, clock.date_of(chat_id, m))
+                             for m in source.messages(chat_id) if m.kind != "service"],
             }
             for chat_id, title in chat_titles.items()
-        ]
+        ],
     }
 
 
+def _snapshot(app: web.Application) -> dict[str, Any]:
+    return chats_snapshot(app[_SOURCE_KEY], app[_TITLES_KEY], app[_CLOCK_KEY])
+
+
 async def _page(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[_PAGE_KEY], content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store"})
+    # The chats as they are now go in the page itself, so it shows them before its first poll;
+    # "</" is escaped so that no message text can end the script element.
+    initial = json.dumps(_snapshot(request.app), ensure_ascii=False).replace("</", "<\\/")
+    text = request.app[_PAGE_KEY].replace(INITIAL_MARK, initial, 1)
+    return web.Response(text=text, content_type="text/html", charset="utf-8", headers={"Cache-Control": "no-store"})
 
 
 async def _chats(request: web.Request) -> web.Response:
-    body = chats_snapshot(request.app[_SOURCE_KEY], request.app[_TITLES_KEY])
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return web.json_response(_snapshot(request.app), headers={"Cache-Control": "no-store"})
 
 
-def demo_web_app(fake_telegram: ChatSource, chat_titles: Mapping[int, str]) -> web.Application:
+def demo_web_app(fake_telegram: ChatSource, chat_titles: Mapping[int, str],
+                 clock: Callable[[], datetime] | None = None) -> web.Application:
     """The page and its JSON API over a fake Telegram server; chat_titles (Indonesian)
-    chooses the chats shown and their order."""
+    chooses the chats shown and their order; clock is the demo's clock (default: real time)."""
     app = web.Application()
     app[_SOURCE_KEY] = fake_telegram
     app[_TITLES_KEY] = dict(chat_titles)
+    app[_CLOCK_KEY] = DemoClock(clock)
     app[_PAGE_KEY] = PAGE_FILE.read_text(encoding="utf-8")
     app.router.add_get("/", _page)
     app.router.add_get("/api/chats", _chats)

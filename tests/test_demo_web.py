@@ -258,6 +258,35 @@ async def test_api_lists_chats_in_order_with_messages(fake: FakeTelegram, bot: B
     assert isinstance(message["date"], int) and message["kind"] == "text"
 
 
+async def test_page_carries_the_chats_and_the_demo_clock_before_any_poll(fake: FakeTelegram, bot: Bot) -> None:
+    """The page shows the chats at once (not only "Menghubungkan…" until its first poll), and the
+    demo's time, not the machine's: a message is dated when the demo's clock first saw it."""
+    story = {"now": datetime(2026, 11, 23, 10, 5, tzinfo=UTC)}  # Monday 17.05 WIB
+    runner = await serve_demo_web(demo_web_app(fake, TITLES, clock=lambda: story["now"]), port=0)
+    url = f"http://127.0.0.1:{served_port(runner)}/"
+    try:
+        await bot.send_message(MEDIA_CHAT, "<b>Tiket #57</b> masuk", parse_mode="HTML")
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url) as response:
+                page = await response.text()
+            story["now"] = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)  # Thursday 16.30 WIB
+            async with session.get(url + "api/chats") as response:
+                body = await response.json()
+    finally:
+        await runner.cleanup()
+    assert "/*INITIAL_SNAPSHOT*/" not in page and "Tiket #57" in page
+    assert "<b>Tiket #57<\\/b>" in page, "no '</' of a message inside the page's script"
+    assert body["now"] == int(datetime(2026, 11, 26, 9, 30, tzinfo=UTC).timestamp())
+    [message] = body["chats"][0]["messages"]
+    assert message["date"] == int(datetime(2026, 11, 23, 10, 5, tzinfo=UTC).timestamp()), "dated when first seen"
+
+
+def test_button_labels_wrap_instead_of_being_cut() -> None:
+    page = (Path(__file__).resolve().parents[1] / "bot" / "demo" / "page.html").read_text(encoding="utf-8")
+    row_css = page[page.index(".row {"):page.index("footer {")]
+    assert "text-overflow: ellipsis" not in row_css and "flex-wrap: wrap" in row_css
+
+
 @pytest.mark.slow  # starts a browser
 async def test_page_shows_messages_as_they_arrive(
     fake: FakeTelegram, bot: Bot, page_url: str, devtools: DevTools, tmp_path: Path
@@ -275,7 +304,13 @@ async def test_page_shows_messages_as_they_arrive(
     await devtools.send("Emulation.setDeviceMetricsOverride", width=1280, height=800, deviceScaleFactor=1,
                         mobile=False)
     await devtools.send("Page.navigate", url=page_url)
-    await devtools.wait_for("document.querySelectorAll('.msg').length === 2")
+    await devtools.wait_for("document.readyState === 'complete'")
+    # shown from the page itself, before any poll: no "Menghubungkan…" while the first fetch runs
+    assert await devtools.evaluate("document.querySelectorAll('.msg').length") == 2
+    assert "waktu demo" in await devtools.evaluate("document.getElementById('status').textContent")
+    assert await devtools.evaluate(
+        "[...document.querySelectorAll('.row button')].every(b => b.scrollWidth <= b.clientWidth)"
+    ), "a button label is cut"
     text = await devtools.evaluate("document.body.innerText")
     assert "Tim Media" in text and "Pusdatin — Pusat Data dan Informasi" in text
     assert "Tiket #41" in text and "3374********0002" in text and "3374015203870002" not in text

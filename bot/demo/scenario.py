@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 DEMO_DIR = Path(__file__).resolve().parent
@@ -121,20 +121,26 @@ class Officers:
     def __init__(self, fake: Any, runtime: Any):
         self.fake, self.runtime = fake, runtime
 
-    def message_of(self, chat: int, ticket_id: int) -> Any:
-        for message in self.fake.messages(chat):
-            if f"t:{ticket_id}:ack" in message.callback_data or f"t:{ticket_id}:done" in message.callback_data:
+    def message_of(self, chat: int, ticket_id: int, needs: str = "") -> Any:
+        key = f"t:{ticket_id}:{needs}"
+        for message in reversed(self.fake.messages(chat)):  # the newest view of the ticket
+            data = message.callback_data
+            if needs and any(d == key or d.startswith(key + ":") for d in data):
+                return message
+            if not needs and (f"t:{ticket_id}:ack" in data or f"t:{ticket_id}:done" in data):
                 return message
         return None
 
-    async def press(self, chat: int, user: int, ticket_id: int, action: str) -> None:
-        message = await _wait(lambda: self.message_of(chat, ticket_id))
+    async def press(self, chat: int, user: int, ticket_id: int, action: str, needs: str = "") -> None:
+        """Press `action` on the ticket's message in `chat` (the button need not be drawn yet:
+        a picker's choice is pressed as the picker would send it)."""
+        message = await _wait(lambda: self.message_of(chat, ticket_id, needs))
         if message is None:  # shown in a batch: open it first, as an officer would
             batch = next((m for m in self.fake.messages(chat) if f"t:{ticket_id}:open" in m.callback_data), None)
             if batch is None:
                 return
             self.fake.press_button(chat, batch.message_id, user, f"t:{ticket_id}:open")
-            message = await _wait(lambda: self.message_of(chat, ticket_id))
+            message = await _wait(lambda: self.message_of(chat, ticket_id, needs))
             if message is None:
                 return
         before = len(self.fake.callback_answers)
@@ -155,6 +161,59 @@ ANSWERS = {
     "pdn": "Terima kasih laporannya. Temuan harga di atas HET sudah kami teruskan ke dinas perdagangan setempat untuk "
            "pengawasan pasar minggu ini.",
 }
+
+
+# Alihkan: a unit hands a ticket to the unit that should answer it. The first candidate not
+# already with its target unit is used (the default classifier is chosen per machine, so
+# where a message lands first can differ).
+MOVES = (("maksa beli paket sembako", "itjen"), ("kartu KKS rusak", "linjamsos"), ("kartu KKS rusak", "pfm"))
+# Koreksi: the media team fixes a ticket's labels and unit (kept as training feedback).
+CORRECTIONS = (("tetangga saya rumahnya 2 lantai", ("complaint", "negative"), "pusdatin"),
+               ("tetangga saya rumahnya 2 lantai", ("complaint",), "pusdatin"))
+NOTICE_NAMES = {"reminder": "pengingat tenggat", "nudge": "pengingat belum diterima",
+                "escalated": "eskalasi ke pimpinan dan tim media"}
+LABEL_CODES = {"complaint": "c", "question": "q", "negative": "n", "spam": "s"}
+UNIT_NAMES = {"itjen": "Itjen", "linjamsos": "Linjamsos", "pfm": "PFM", "pusdatin": "Pusdatin"}
+
+
+def _ticket_with(store: Any, text: str) -> Any:
+    return next((t for t in store.tickets() if text in t.text), None)
+
+
+async def move_and_correct(runtime: Any, fake_telegram: Any, routing: Any) -> list[str]:
+    """Alihkan by a unit's officer and Koreksi by the media team, as people would press them."""
+    done: list[str] = []
+    officers = Officers(fake_telegram, runtime)
+    store = runtime.store
+    for text, target in MOVES:
+        ticket = _ticket_with(store, text)
+        if ticket is None or ticket.unit in (None, target) or ticket.status != "open":
+            continue
+        unit = routing.accounts[ticket.account].units[ticket.unit]
+        await officers.press(unit.chat_id, unit.officers[0], ticket.id, "move")
+        await officers.press(unit.chat_id, unit.officers[0], ticket.id, f"move:{target}", needs="cancel")
+        moved = store.ticket(ticket.id)
+        if moved is not None and moved.unit == target:
+            done.append(f"{ticket.unit.upper()}: petugas menekan Alihkan dan memindahkan tiket #{ticket.id} ke "
+                        f"{UNIT_NAMES.get(target, target)}; tiket itu kini ada di grup unit tersebut")
+        break
+    media_chat, media_member = routing.media_team.chat_id, routing.media_team.members[0]
+    for text, labels, target in CORRECTIONS:
+        ticket = _ticket_with(store, text)
+        if ticket is None or (tuple(sorted(ticket.labels)) == tuple(sorted(labels)) and ticket.unit == target):
+            continue
+        codes = "".join(LABEL_CODES[label] for label in labels)
+        fake_telegram.push_message(media_chat, media_member, f"/tiket {ticket.id}")  # as the media team would
+        await _wait(lambda: officers.message_of(media_chat, ticket.id, "fix"))
+        await officers.press(media_chat, media_member, ticket.id, "fix", needs="fix")
+        await officers.press(media_chat, media_member, ticket.id, f"fixok:{codes}.{target}", needs="fixok")
+        fixed = store.ticket(ticket.id)
+        if fixed is not None and set(fixed.labels) == set(labels):
+            shown = " + ".join({"complaint": "keluhan", "negative": "negatif"}.get(x, x) for x in labels)
+            done.append(f"Tim media menekan Koreksi pada tiket #{ticket.id}: label menjadi {shown}, unit "
+                        f"{UNIT_NAMES.get(target, target)} (disimpan sebagai umpan balik pelatihan)")
+        break
+    return done
 
 
 async def act_as_officers(runtime: Any, fake_telegram: Any, fake_instagram: Any, routing: Any) -> list[str]:
@@ -239,7 +298,7 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
         if serve_web:
             from bot.demo_web import demo_web_app, serve_demo_web
 
-            web = await serve_demo_web(demo_web_app(fake_tg, titles), port=port)
+            web = await serve_demo_web(demo_web_app(fake_tg, titles, clock=clock), port=port)
             out.write(f"Halaman demo: http://127.0.0.1:{port}/ — buka sekarang; pesan mulai masuk dalam 8 detik "
                       "(Ctrl-C untuk berhenti)\n")
             out.flush()
@@ -251,22 +310,36 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
             await pause(8)
             made = await runtime.poll_once()
             summary["tickets"] = len(made)
-            out.write(f"{len(made)} tiket dibuat; meneruskan ke grup Telegram…\n")
+            summary["spam"] = sum(1 for t in map(runtime.store.ticket, made) if t is not None and t.status == "spam")
+            out.write(f"{summary['messages']} pesan dibaca: {len(made) - summary['spam']} tiket untuk unit (yang "
+                      f"dihitung ringkasan harian), {summary['spam']} spam (dicatat, tidak diteruskan ke unit; tim "
+                      f"media melihatnya dengan /spam), {summary['messages'] - len(made)} tanpa label (ucapan terima "
+                      "kasih, dukungan: tidak perlu dijawab). Meneruskan ke grup Telegram…\n")
             await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=40)
             await pause(4)
             summary["actions"] = await act_as_officers(runtime, fake_tg, fake_ig, routing)
+            summary["actions"] += await move_and_correct(runtime, fake_tg, routing)
             for line in summary["actions"]:
                 out.write(f"  · {line}\n")
             await pause(4)
-            summary["digest"] = await _send_digest(runtime, settings, clock)
-            out.write("Selasa 07:30 WIB: ringkasan harian dikirim ke pimpinan\n")
+            summary["digest_tuesday"] = await _send_digest(runtime, clock, DAY + timedelta(days=1, minutes=30))
+            out.write("Jam dimajukan ke Selasa 07:30 WIB: ringkasan harian dikirim ke pimpinan "
+                      f"({_overdue_phrase(summary['digest_tuesday'])})\n")
             for label, moment in (("Rabu 10:00", DAY + timedelta(days=2, hours=3)),
                                   ("Kamis 16:30", DAY + timedelta(days=3, hours=9, minutes=30))):
                 await pause(4)
                 clock.now = moment
                 notices = await runtime.sweep(reminders.sweep, moment)
-                out.write(f"Jam dimajukan ke {label} WIB: {len(notices)} pengingat/eskalasi\n")
+                told = ", ".join(
+                    f"{name} untuk {len({t for n in mine for t in n.ticket_ids})} tiket di {len(mine)} grup"
+                    for kind, name in NOTICE_NAMES.items() if (mine := [n for n in notices if n.kind == kind]))
+                out.write(f"Jam dimajukan ke {label} WIB: {told or 'tidak ada pemberitahuan'}\n")
                 await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=20)
+            await pause(4)
+            summary["digest"] = await _send_digest(runtime, clock, DAY + timedelta(days=4, minutes=30))
+            out.write("Jam dimajukan ke Jumat 07:30 WIB: ringkasan harian dikirim ke pimpinan "
+                      f"({_overdue_phrase(summary['digest'])})\n")
+            await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=20)
             if serve_web:
                 await stop.wait()
         finally:
@@ -275,19 +348,26 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
             if web is not None:
                 await web.cleanup()
         transcript(fake_tg, titles, out)
-        out.write("\n━━━ Ringkasan harian untuk pimpinan (Selasa 07:30 WIB) ━━━\n")
+        out.write("\n━━━ Ringkasan harian terakhir untuk pimpinan (Jumat 07:30 WIB, setelah eskalasi Kamis) ━━━\n")
         out.write(html.unescape(re.sub(r"<[^>]+>", "", summary.get("digest", ""))) + "\n")
         out.write(f"\nJawaban yang terbit di Instagram: {len(fake_ig.sent_replies)} balasan komentar, "
                   f"{len(fake_ig.sent_dms)} DM. Basis data demo: {tmp / 'demo.db'}\n")
     return summary
 
 
-async def _send_digest(runtime: Any, settings: Any, clock: SimClock) -> str:
-    """The supervisor's morning digest, Tuesday 07:30: yesterday's tickets."""
-    clock.now = DAY + timedelta(days=1, minutes=30)
+async def _send_digest(runtime: Any, clock: SimClock, moment: datetime) -> str:
+    """The supervisor's morning digest at `moment` (07:30 on a working day)."""
+    clock.now = moment
     from bot import digest_job
 
     return str(await runtime.sweep(digest_job.send_digest, clock.now))
+
+
+def _overdue_phrase(digest_html: str) -> str:
+    """What the digest says about overdue tickets, in a few words for the story line."""
+    text = html.unescape(re.sub(r"<[^>]+>", "", digest_html))
+    match = re.search(r"Lewat tenggat: ([\d.]+) tiket", text)
+    return f"{match.group(1)} tiket lewat tenggat" if match else "belum ada tiket lewat tenggat"
 
 
 def main(serve_web: bool = False, port: int = 8765) -> int:
