@@ -26,10 +26,10 @@ from collections import defaultdict, deque
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Deque, Mapping, Protocol, Sequence
+from typing import Any, Callable, Deque, Mapping, Protocol, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
 
 from bot.store import DOCUMENT, EDIT, MIRROR, PHOTO, TEXT, TICKET, Store

@@ -223,7 +223,7 @@ CARD_END = "<!-- figures:end -->"
 
 def _fig_row(name: str, fig: Mapping[str, Any]) -> str:
     pl = fig["per_label"]
-    return (f"| {name} | {fig['macro_f1']:.3f} | " + " | ".join(f"{pl[l]['f1']:.3f}" for l in pl)
+    return (f"| {name} | {fig['macro_f1']:.3f} | " + " | ".join(f"{pl[label]['f1']:.3f}" for label in pl)
             + f" | {fig['exact_match']:.3f} | {fig['unit_accuracy']:.3f} |")
 
 

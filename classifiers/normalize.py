@@ -46,7 +46,7 @@ _CONFUSABLES = {
     "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe",
     "ɑ": "a", "ɩ": "i", "ʋ": "u", "ƅ": "b", "ꞵ": "b", "ꝺ": "d",
     # Symbols used as letters
-    "@": "a", "$": "s", "€": "e", "£": "l", "¢": "c", "¥": "y", "∂": "d", "ø": "o",
+    "@": "a", "$": "s", "€": "e", "£": "l", "¢": "c", "¥": "y", "∂": "d",
 }
 # Decorations around or between letters ("【0】", "≋S≋L≋O≋T", "░S░L").
 _DECORATION_BLOCKS = (

@@ -25,27 +25,27 @@ GROUP_WINDOW = Window(20, 2.0)
 
 @pytest.fixture
 def fake_instagram() -> Iterator[FakeInstagram]:
-    routing = load_routing(ROUTING_FILE)
+    config = load_routing(ROUTING_FILE)
     with FakeInstagram() as fake:
-        for key, account in routing.accounts.items():
+        for key, account in config.accounts.items():
             fake.add_account(account.instagram_user_id, key, TOKENS[key])
         yield fake
 
 
 @pytest.fixture
 def fake_telegram() -> Iterator[FakeTelegram]:
-    routing = load_routing(ROUTING_FILE)
+    config = load_routing(ROUTING_FILE)
     fake = FakeTelegram(BOT_TOKEN, flood=FloodLimits(group=GROUP_WINDOW))
     with fake:
-        people: set[int] = set(routing.media_team.members) | set(routing.supervisor.members)
-        for account in routing.accounts.values():
+        people: set[int] = set(config.media_team.members) | set(config.supervisor.members)
+        for account in config.accounts.values():
             for unit in account.units.values():
                 people |= set(unit.officers)
         for user_id in sorted(people):
             fake.add_user(user_id, f"Petugas{user_id}", f"petugas{user_id}")
         fake.add_user(9999, "Orang Asing", "asing")
-        chats = {routing.media_team.chat_id: "Tim Media", routing.supervisor.chat_id: "Pimpinan"}
-        for key, account in routing.accounts.items():
+        chats = {config.media_team.chat_id: "Tim Media", config.supervisor.chat_id: "Pimpinan"}
+        for key, account in config.accounts.items():
             for unit_key, unit in account.units.items():
                 chats.setdefault(unit.chat_id, f"{key} {unit_key}")
         for chat_id, title in chats.items():
@@ -68,3 +68,9 @@ def settings_for(tmp_path: Path, instagram: FakeInstagram | None, telegram: Fake
 @pytest.fixture
 def settings(tmp_path: Path, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> Settings:
     return settings_for(tmp_path, fake_instagram, fake_telegram)
+
+
+# Fixtures that live beside the tests that introduced them, shared with every test module
+# (imported here, not in each module, so that a test's argument never shadows an import).
+from tests.test_digest import routing, store  # noqa: E402, F401
+from tests.test_telegram_workflow import bot, classifier  # noqa: E402, F401

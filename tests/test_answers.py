@@ -10,8 +10,8 @@ from bot.config import Settings
 from bot.runner import Runtime
 from tests.fakes.instagram_server import FakeInstagram
 from tests.fakes.telegram_server import FakeTelegram
-from tests.test_telegram_workflow import (  # noqa: F401 (fixtures)
-    LINJAMSOS, MEDIA, MEDIA_MEMBER, OFFICER_LINJAMSOS, PDN, bot, classifier, polled, press, ticket_in,
+from tests.test_telegram_workflow import (
+    LINJAMSOS, MEDIA, MEDIA_MEMBER, OFFICER_LINJAMSOS, PDN, polled, press, ticket_in,
 )
 
 OFFICER_PDN = 8101

@@ -15,8 +15,7 @@ from bot.runner import Runtime, build_runtime, serve
 from tests.conftest import BOT_TOKEN
 from tests.fakes.instagram_server import FakeInstagram
 from tests.fakes.telegram_server import FakeTelegram
-from tests.test_telegram_workflow import (  # noqa: F401 (fixture)
-    LIMITS, LINJAMSOS, MEDIA, OFFICER_LINJAMSOS, classifier, press, ticket_in)
+from tests.test_telegram_workflow import LIMITS, LINJAMSOS, MEDIA, OFFICER_LINJAMSOS, press, ticket_in
 
 KEMENSOS = "17841400000000001"
 SHOWN = re.compile(r"^t:(\d+):(?:ack|open|fix)$")

@@ -13,9 +13,9 @@ from typing import Any
 from bot.runner import Runtime
 from tests.fakes.instagram_server import FakeInstagram
 from tests.fakes.telegram_server import FakeTelegram
-from tests.test_telegram_workflow import (  # noqa: F401 (fixtures)
-    LINJAMSOS, MEDIA, MEDIA_MEMBER, OFFICER_LINJAMSOS, OFFICER_PDN, OFFICER_PUSDATIN, PDN, PUSDATIN, STRANGER,
-    bot, classifier, polled, press, ticket_in,
+from tests.test_telegram_workflow import (
+    LINJAMSOS, MEDIA, OFFICER_LINJAMSOS, OFFICER_PDN, OFFICER_PUSDATIN, PDN, PUSDATIN, STRANGER,
+    polled, press, ticket_in,
 )
 
 CHATS = (LINJAMSOS, PUSDATIN, MEDIA, PDN)

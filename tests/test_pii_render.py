@@ -22,10 +22,10 @@ from bot.store import Store
 from tests.fakes.instagram_server import FakeInstagram
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_answers import draft_message, reply
-from tests.test_digest import add_message, routing, store, wib  # noqa: F401 (fixtures)
+from tests.test_digest import add_message, wib
 from tests.test_telegram_ui import make_ticket
-from tests.test_telegram_workflow import (  # noqa: F401 (fixtures)
-    LINJAMSOS, MEDIA, MEDIA_MEMBER, NIK, OFFICER_LINJAMSOS, OFFICER_PDN, bot, classifier, polled, press, ticket_in,
+from tests.test_telegram_workflow import (
+    LINJAMSOS, MEDIA, MEDIA_MEMBER, NIK, OFFICER_LINJAMSOS, OFFICER_PDN, polled, press, ticket_in,
 )
 
 PHONE = "081234567890"

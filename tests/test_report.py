@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bot.config import RoutingConfig
 from bot.report import ReportData, build_report, histogram, recurring_complaints, similar_clusters, write_report
 from bot.store import Store
-from tests.test_digest import add_message, routing, store, wib  # noqa: F401 (fixtures)
+from tests.test_digest import add_message, wib
 
 NOW = wib(1, 9, month=4)  # the report is made on 1 April 2025
 SECTIONS = ("Ringkasan", "Volume pesan per hari", "Tiket per unit", "Kepatuhan tenggat per unit",

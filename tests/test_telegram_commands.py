@@ -9,8 +9,8 @@ from bot.jobs import deliver_alerts
 from bot.runner import Runtime
 from tests.fakes.instagram_server import FakeInstagram
 from tests.fakes.telegram_server import FakeTelegram
-from tests.test_telegram_workflow import (  # noqa: F401 (fixtures)
-    LINJAMSOS, MEDIA, MEDIA_MEMBER, OFFICER_LINJAMSOS, bot, classifier, polled, press, ticket_in,
+from tests.test_telegram_workflow import (
+    LINJAMSOS, MEDIA, MEDIA_MEMBER, OFFICER_LINJAMSOS, polled, press, ticket_in,
 )
 
 GACOR = "slot gacor maxwin hari ini, depo 10k langsung wd, link di bio 🔥"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sqlite3
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import random
-import re
 import sys
 import unicodedata
 from types import ModuleType
@@ -456,7 +455,7 @@ def mixed(rng: random.Random) -> Case:
         f"{d:02d}.{m:02d}.{y} {rng.randint(7, 16):02d}.00 - {rng.randint(7, 16):02d}.00",
         f"{rng.randint(2, 9)} x 300.000 = {rng.randint(6, 27)}00.000",
         f"{d:02d}-{m:02d}-{y} / {rng.randint(1, 28):02d}-{rng.randint(1, 12):02d}-{y}",
-        f"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
+        "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
         f"no surat 460/{rng.randint(100, 999)}/Dinsos/{y}",
     ])
     return Case(sentence(rng, "catatan: " + written), written)

@@ -767,8 +767,8 @@ class FakeInstagram:
     ) -> dict[str, Any]:
         newest_first = sorted(conv.messages, key=_message_key, reverse=True)
         detailed = {m.id for m in newest_first[:DETAILED_MESSAGES]}
-        render = (lambda m: self._message_json(m, fields) if m.id in detailed
-                  else {"id": m.id, "created_time": _fmt(m.created_time)})
+        def render(m: Any) -> dict[str, Any]:
+            return self._message_json(m, fields) if m.id in detailed else {"id": m.id, "created_time": _fmt(m.created_time)}
         return self._paged(newest_first, _message_key, ctx, conv.id, "messages", render, default=20,
                            maximum=100, params=params, next_fields=fields_to_str(fields))
 
