@@ -348,7 +348,13 @@ def cmd_webhook(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        runner = await start_webhook_server(webhook_app(settings, store, on_stored), args.host, port)
+        try:
+            runner = await start_webhook_server(webhook_app(settings, store, on_stored), args.host, port)
+        except OSError as err:
+            store.close()
+            raise StartupError(f"cannot listen on {args.host}:{port} ({err.strerror or err}): another process "
+                               "uses that port (`ss -ltnp` shows which) or the address is not this machine's; "
+                               "choose another with --port or $PORT") from None
         print(f"listening for Instagram webhooks on {args.host}:{port}/webhooks/instagram", flush=True)
         try:
             await stop.wait()

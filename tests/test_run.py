@@ -154,3 +154,21 @@ def test_digest_prints_plain_text_and_html_only_when_asked(tmp_path: Path, monke
     assert "Ringkasan harian" in plain and "<b>" not in plain and "&amp;" not in plain
     assert main(["digest", "--now", "2026-12-03T07:30", "--html"]) == 0
     assert "<b>" in capsys.readouterr().out
+
+
+def test_webhook_on_a_busy_port_is_one_plain_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = dict(os.environ, TRIAGE_CONFIG=str(ROUTING_FILE), TRIAGE_DB=str(tmp_path / "t.db"),
+                   TRIAGE_CLASSIFIER="ngram", INSTAGRAM_APP_SECRET="secret-for-test",
+                   INSTAGRAM_WEBHOOK_VERIFY_TOKEN="verify-for-test")
+        done = subprocess.run([sys.executable, "-m", "bot", "webhook", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"triage webhook: cannot start: cannot listen on 127.0.0.1:{port}")
+    assert "secret-for-test" not in done.stdout + done.stderr
