@@ -71,6 +71,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "group_forbidden": {
         "en": "Telegram group {what} ({chat}): the bot may not see it ({reason}); add the bot to the group again",
         "id": "Grup Telegram {what} ({chat}): bot tidak dapat melihatnya ({reason}); tambahkan lagi bot ke grup"},
+    "group_people_absent": {
+        "en": "Telegram group {what} ({chat}): user id(s) {people} from routing.yaml are not members; ask them to "
+              "join (or fix the id: each person gets theirs with /id)",
+        "id": "Grup Telegram {what} ({chat}): user id {people} dari routing.yaml bukan anggota grup; minta mereka "
+              "bergabung (atau perbaiki ID-nya: tiap orang mendapatkannya dengan /id)"},
     "group_error": {
         "en": "Telegram group {what} ({chat}): Telegram answered: {reason}",
         "id": "Grup Telegram {what} ({chat}): jawaban Telegram: {reason}"},
@@ -193,6 +198,7 @@ async def check_telegram(settings: Settings) -> list[Check]:
                                          "privacy": "tg_privacy_off" if me.can_read_all_group_messages
                                          else "tg_privacy_on"})]
     files = {settings.routing.media_team.chat_id, settings.routing.supervisor.chat_id}  # digest chart, report PDF
+    people = _people(settings)
     try:
         for chat_id, what in groups.items():
             base = {"what": what, "chat": chat_id, "bot": me.username}
@@ -227,6 +233,16 @@ async def check_telegram(settings: Settings) -> list[Check]:
                 continue
             checks.append(Check(OK, "group_ok", base | {"status": member.status,
                                                         "extra": "group_files" if chat_id in files else "group_texts"}))
+            absent = []
+            for person in people.get(chat_id, ()):
+                try:
+                    status = (await bot.get_chat_member(chat_id, person)).status
+                except BadRequest:  # "member not found", "user not found"
+                    status = "left"
+                if status in ("left", "kicked"):
+                    absent.append(str(person))
+            if absent:
+                checks.append(Check(WARN, "group_people_absent", base | {"people": ", ".join(absent)}))
     finally:
         await bot.shutdown()
     return checks
@@ -243,6 +259,19 @@ def _groups(settings: Settings) -> dict[int, str]:
             else:
                 groups[unit.chat_id] = f"{key}.{unit_key}"
     return groups
+
+
+def _people(settings: Settings) -> dict[int, list[int]]:
+    """Who routing.yaml expects in each group: officers in their unit's, members in the media team's and
+    the supervisor's."""
+    routing = settings.routing
+    people: dict[int, list[int]] = {routing.media_team.chat_id: list(routing.media_team.members)}
+    people.setdefault(routing.supervisor.chat_id, []).extend(routing.supervisor.members)
+    for account in routing.accounts.values():
+        for unit in account.units.values():
+            expected = people.setdefault(unit.chat_id, [])
+            expected.extend(o for o in unit.officers if o not in expected)
+    return people
 
 
 # -- Instagram --------------------------------------------------------------------

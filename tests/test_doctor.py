@@ -52,6 +52,15 @@ def _line(lines: list[str], *parts: str) -> str:
     return found[0]
 
 
+@pytest.fixture(autouse=True)
+def everyone_in_their_group(fake_telegram: FakeTelegram) -> None:
+    """The people of routing.yaml have joined their groups, as they would before going live."""
+    settings = load_settings({"TRIAGE_CONFIG": str(ROUTING_FILE)})
+    for chat_id, people in doctor._people(settings).items():
+        for person in people:
+            fake_telegram.set_member(chat_id, person)
+
+
 @pytest.fixture
 def with_a_post(fake_instagram: FakeInstagram) -> FakeInstagram:
     now = datetime.now(timezone.utc)
@@ -122,6 +131,17 @@ def test_each_group_problem_is_named(tmp_path: Path, with_a_post: FakeInstagram,
     assert "became a supergroup with id -1001000000555" in _line(lines, "kemensos.pusdatin")
     assert _line(lines, "kemensos.linjamsos").startswith("OK")
     assert lines[-1] == f"{len(lines) - 1} check(s): 4 failed, 0 warning(s)"
+
+
+def test_people_not_in_their_group_are_a_warning(tmp_path: Path, with_a_post: FakeInstagram,
+                                                fake_telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    fake_telegram.set_member(LINJAMSOS, 7102, "left")
+    code, lines = _doctor(monkeypatch, capsys, _env(tmp_path, with_a_post, fake_telegram), "--lang", "id")
+    assert code == 0  # a warning: the bot works, officer 7102 just sees nothing yet
+    warning = _line(lines, "kemensos.linjamsos", "7102")
+    assert warning.startswith("AWAS Grup Telegram kemensos.linjamsos") and "bukan anggota grup" in warning
+    assert lines[-1].endswith("0 gagal, 1 peringatan")
 
 
 def test_each_instagram_problem_is_named(tmp_path: Path, with_a_post: FakeInstagram, fake_telegram: FakeTelegram,
