@@ -26,6 +26,7 @@ from bot.config import RoutingConfig
 from bot.deadlines import WorkingCalendar, WorkingClock
 from bot.figures import Share, TimingRow, median, unit_names, unit_order
 from bot.indonesian import (
+    format_clock,
     format_date,
     format_day,
     format_hours,
@@ -380,7 +381,7 @@ def recurring_items(data: ReportData) -> list[tuple[str, str]]:
 def footer(data: ReportData) -> str:
     made = data.generated_at
     return (f"{data.title} · {data.period} · dibuat {format_day(made.date())} "
-            f"{made.hour:02d}.{made.minute:02d} {data.zone_label}")
+            f"{format_clock(made)} {data.zone_label}")
 
 
 def render_html(data: ReportData) -> str:

@@ -370,7 +370,7 @@ def event_line(
     people: Mapping[int, str] | None = None,
     unit_names: Mapping[str, str] | None = None,
 ) -> str:
-    """'• Senin 24 Nov 09:12 WIB — diterima oleh Budi'. Reads the detail keys
+    """'• Senin 24 Nov 09.12 WIB — diterima oleh Budi'. Reads the detail keys
     unit, from_unit, labels and note (or resolution_note) when present."""
     at = event.get("at")
     moment = datetime.fromisoformat(at) if isinstance(at, str) else at
