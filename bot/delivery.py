@@ -33,7 +33,8 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.request import HTTPXRequest
 
 from bot.store import DOCUMENT, EDIT, MIRROR, PHOTO, TEXT, TICKET, Store
-from bot.telegram_ui import Button, Rendered
+from bot.callbacks import Button, from_payload
+from bot.telegram_ui import Rendered
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,7 @@ class Deliverer:
             await self._edit(chat_id, first["ticket_id"], payload)
             return None
         if kind == TEXT:
-            buttons = [[Button(text, data) for text, data in row] for row in payload.get("buttons", ())]
+            buttons = from_payload(payload.get("buttons"))
             return await self._send_rendered(chat_id, Rendered(payload["text"], buttons))
         if kind in (DOCUMENT, PHOTO):
             return await self._send_file(chat_id, kind, payload)
