@@ -155,8 +155,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from classifiers.commands import evaluate_file
 
     settings = _settings(args)
-    report = evaluate_file(Path(args.file), _classifier(settings, args.backend))
-    print(report if isinstance(report, str) else getattr(report, "text", report))
+    classifier = _classifier(settings, args.backend)
+    if args.file:
+        report = evaluate_file(Path(args.file), classifier)
+        print(report if isinstance(report, str) else getattr(report, "text", report))
+    if args.public:
+        from classifiers.public_sets import format_scores, score_sets
+
+        scores = score_sets(classifier, Path(args.public), limit=args.limit)
+        print(json.dumps(scores, ensure_ascii=False) if args.json else format_scores(scores))
+    if not args.file and not args.public:
+        raise SystemExit("triage eval: give a labelled FILE, --public DIR, or both")
     return 0
 
 
@@ -175,6 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         skip_transformer=args.skip_transformer,
         sentiment_weight=args.sentiment_weight,
         sentiment_rows=args.sentiment_rows,
+        public=Path(args.public) if args.public else None,
     )
     return 0
 
@@ -439,9 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON Lines, one ticket a line")
     p = add("classify", "Classify JSON Lines from stdin (id, account, channel, text) to JSON Lines on stdout.")
     p.add_argument("--backend", choices=BACKENDS, help="classifier backend (default: the shipped default)")
-    p = add("eval", "Evaluate the classifier on a labelled JSON Lines file and print the figures.")
-    p.add_argument("file")
+    p = add("eval", "Evaluate the classifier on a labelled JSON Lines file and/or the real public sets.")
+    p.add_argument("file", nargs="?", help="labelled JSON Lines (LABELS.md format)")
     p.add_argument("--backend", choices=BACKENDS)
+    p.add_argument("--public", help="shared/data/public: score the test parts of the real sets against their "
+                                    "labels mapped to ours (classifiers/public_sets.py)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many items of each real set")
+    p.add_argument("--json", action="store_true", help="the real-set figures as JSON")
     p = add("train", "Train the classifier from labelled JSON Lines files and write the model artifacts.")
     p.add_argument("--train", nargs="+", help="training files (default: classifiers/data/train/*.jsonl)")
     p.add_argument("--out", help="artifact folder (default: classifiers/model)")
@@ -453,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sentiment-rows", type=_row_count, default=None,
                    help="how many SmSA train rows (a seeded sample) to use (default: all)")
     p.add_argument("--eval", help="labelled file to evaluate on after training (never trained on)")
+    p.add_argument("--public", help="shared/data/public: the training parts of the real sets join training; "
+                                    "their test parts are measured")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--skip-transformer", action="store_true", help="train only the fast n-gram parts")
     p = add("remind", "Queue the reminders, nudges and escalations due at a moment (and send them with --send).")

@@ -364,7 +364,8 @@ class Store:
                 return None
             ticket_id = int(cursor.lastrowid or 0)
             self._add_event(ticket_id, stamp, "system", "created",
-                            {"unit": decision.unit, "status": decision.status, "labels": list(decision.labels)})
+                            {"unit": decision.unit, "status": decision.status, "labels": list(decision.labels),
+                             "spam_flag": decision.spam_flag, "may_hide": decision.may_hide})
             for key, chat_id, kind in deliver_to(ticket_id, decision) if deliver_to else ():
                 self._enqueue(key, chat_id, kind, ticket_id, None, stamp)
             return ticket_id

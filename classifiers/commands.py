@@ -153,7 +153,9 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
           eval_file: Path | None = None, seed: int = 13, epochs: int = 4, skip_transformer: bool = False,
           rules: Mapping[str, AccountRules] | None = None, model_card: Path | None = None,
           quantize: bool | None = None, sentiment_weight: float | None = None,
-          sentiment_rows: int | None = None, public: Path | None = None) -> dict[str, Any]:
+          sentiment_rows: int | None = None, public: Path | None = None,
+          reuse_transformer: Path | None = None, transformer_seen: frozenset[str] = frozenset(),
+          ) -> dict[str, Any]:
     """Train every part, write the artifacts to out_dir (default classifiers/model) and the model card.
 
     judol: dataset_judol_labelled.csv (extra spam data, and its held-out part measures spam F1);
@@ -161,7 +163,9 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
     a sample of its train split is also weak `negative` training data);
     eval_file: labelled file measured after training, never trained or tuned on;
     public: shared/data/public (the training parts of its real sets join training, their test
-    parts are measured for the model card).
+    parts are measured for the model card);
+    reuse_transformer: a fine-tuned transformer folder to keep instead of training one, with
+    `transformer_seen`, the normalised texts it learnt (kept out of the held-out tuning).
     """
     from classifiers.dataset import load_records, merge
     from classifiers.training import TrainOptions, train_all
@@ -184,6 +188,7 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
         options.sentiment_weight = sentiment_weight
     if sentiment_rows is not None:
         options.sentiment_rows = sentiment_rows
+    options.reuse_transformer, options.transformer_seen = reuse_transformer, transformer_seen
     t0 = time.perf_counter()
     report = train_all(records, out, rules=rules, judol=judol, smsa=smsa, eval_records=eval_records,
                        public=public, options=options)
@@ -288,6 +293,10 @@ def render_figures(report: Mapping[str, Any]) -> str:
         lines.append(f"- spam is hidden on Instagram only from spam probability {h.get('at')} on, and only when no "
                      f"other label fires (held-out: precision {h.get('precision')}, {h.get('false_hides')} false "
                      f"hides of {h.get('hidden')}, recall {h.get('recall')}, n={h.get('n')})")
+    if report.get("spam_evidence"):
+        lines.append("- against a spam score, another label keeps the ticket from probability: "
+                     + "; ".join(f"{name} {got['chosen']} (held-out macro-F1 by level: {got['table']})"
+                                 for name, got in report["spam_evidence"].items()))
     if "public_extra" in report:
         x = report["public_extra"]
         lines.append(f"- real sets' training parts ({', '.join(x['sets'])}): {x['rows']} rows, weight {x['weight']}")

@@ -38,7 +38,7 @@ class CorrectedSpamModel:
     """The shipped spam model plus what the corrections taught; same `spam_proba` contract."""
 
     def __init__(self, base: Any, c: float = 2.0, seed: int = 13) -> None:
-        self.base = base.base if isinstance(base, CorrectedSpamModel) else base
+        self.base: Any = base.base if isinstance(base, CorrectedSpamModel) else base
         self.c = c
         self.seed = seed
         # Its own small vocabulary, fitted with the corrections: a new brand's letters may be

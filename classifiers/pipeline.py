@@ -71,6 +71,9 @@ class BackendConfig:
     # Spam probability at which a spam-only comment may be hidden on Instagram: chosen at training
     # time where precision on held-out real text was >= 0.99 (None: never hide).
     spam_hide_at: float | None = None
+    # Against a spam score, another label keeps the message from being spam alone from this
+    # probability on (and its own threshold); chosen on held-out data (0: its threshold alone).
+    spam_evidence: float = 0.0
 
     @classmethod
     def from_json(cls, name: str, data: Mapping[str, Any]) -> "BackendConfig":
@@ -85,14 +88,15 @@ class BackendConfig:
                    quantize=bool(data.get("quantize", False)),
                    unit_outrank_at=_optional_float(data.get("unit_outrank_at")),
                    unit_floor=_optional_float(data.get("unit_floor")),
-                   spam_hide_at=_optional_float(data.get("spam_hide_at")))
+                   spam_hide_at=_optional_float(data.get("spam_hide_at")),
+                   spam_evidence=float(data.get("spam_evidence", 0.0)))
 
     def to_json(self) -> dict[str, Any]:
         return {"weights": dict(self.weights), "thresholds": dict(self.thresholds), "unit_model": self.unit_model,
                 "spam_fast": self.spam_fast,
                 "cascade_margin": self.cascade_margin, "cascade_thresholds": dict(self.cascade_thresholds),
                 "cascade_rule": self.cascade_rule, "quantize": self.quantize, "unit_outrank_at": self.unit_outrank_at,
-                "unit_floor": self.unit_floor, "spam_hide_at": self.spam_hide_at}
+                "unit_floor": self.unit_floor, "spam_hide_at": self.spam_hide_at, "spam_evidence": self.spam_evidence}
 
 
 def _optional_float(value: Any) -> float | None:
@@ -133,28 +137,33 @@ def sure_rows(probs: np.ndarray, thresholds: Mapping[str, float], margin: float,
     return np.asarray(((p <= th * (1 - margin)) | (p >= th + (1 - th) * margin)).all(axis=1))
 
 
-def decide_labels(probs: Mapping[str, float], thresholds: Mapping[str, float]) -> tuple[str, ...]:
+def decide_labels(probs: Mapping[str, float], thresholds: Mapping[str, float],
+                  spam_evidence: float = 0.0) -> tuple[str, ...]:
     """Labels whose probability reaches their threshold.
 
     Spam is one signal among others: a message is spam (alone) only when nothing else in it
     reaches its threshold. A citizen who names a gambling site to report it, asks about one, or
     is angry about one keeps the complaint, question or negative label and so the ticket
-    (LABELS.md); `spam_flagged` tells the bot the spam score was high too.
+    (LABELS.md); `spam_flagged` tells the bot the spam score was high too. Against a spam
+    score, another label counts from `spam_evidence` on (if above its threshold): promotions
+    often ask ("mau jp?") or sound like a complaint, so the level is chosen on held-out data.
     """
     chosen = tuple(label for label in LABELS if probs.get(label, 0.0) >= thresholds.get(label, 0.5))
-    if "spam" in chosen and len(chosen) > 1:
+    if "spam" not in chosen or len(chosen) == 1:
+        return chosen
+    if any(probs.get(label, 0.0) >= spam_evidence for label in chosen if label != "spam"):
         return tuple(label for label in chosen if label != "spam")
-    return chosen
+    return ("spam",)
 
 
 def spam_flagged(probs: Mapping[str, float], thresholds: Mapping[str, float]) -> bool:
     return bool(probs.get("spam", 0.0) >= thresholds.get("spam", 0.5))  # a plain bool: it goes into JSON
 
 
-def other_evidence(probs: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
-    """Rows where complaint, question or negative reaches its threshold."""
+def other_evidence(probs: np.ndarray, thresholds: Mapping[str, float], spam_evidence: float = 0.0) -> np.ndarray:
+    """Rows where complaint, question or negative reaches its threshold and `spam_evidence`."""
     cols = [j for j, label in enumerate(LABELS) if label != "spam"]
-    th = np.array([thresholds.get(LABELS[j], 0.5) for j in cols])
+    th = np.maximum(np.array([thresholds.get(LABELS[j], 0.5) for j in cols]), spam_evidence)
     return np.asarray((np.asarray(probs)[:, cols] >= th).any(axis=1))
 
 
@@ -221,8 +230,8 @@ class Pipeline:
         ngram_all = self.ngram_labels.predict_proba(texts)
         # The fast path is for plain promotions: a high spam score with a complaint, question or
         # anger in it goes the whole way, so the citizen behind it keeps the ticket.
-        fast = (spam_p >= self.config.spam_fast) & ~other_evidence(ngram_all, self.config.cascade_thresholds
-                                                                   or self.config.thresholds)
+        fast = (spam_p >= self.config.spam_fast) & ~other_evidence(
+            ngram_all, self.config.cascade_thresholds or self.config.thresholds, self.config.spam_evidence)
         spam_col = LABELS.index("spam")
         w_ng = self.config.weights.get("ngram", 0.0)
         w_tf = self.config.weights.get("transformer", 0.0)
@@ -251,7 +260,7 @@ class Pipeline:
         for i in range(n):
             th = self.config.cascade_thresholds if easy[i] else self.config.thresholds
             row = dict(zip(LABELS, probs[i]))
-            labels.append(("spam",) if fast[i] else decide_labels(row, th))
+            labels.append(("spam",) if fast[i] else decide_labels(row, th, self.config.spam_evidence))
             flagged.append(bool(fast[i]) or spam_flagged(row, th))
 
         need = [i for i in range(n) if labels[i] and "spam" not in labels[i]

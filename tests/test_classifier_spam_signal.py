@@ -91,3 +91,13 @@ def test_flags_are_plain_booleans_that_json_can_carry(small: Pipeline) -> None:
                             ("slot gacor hari ini maxwin 7x cek bio", "pkh saya belum cair", "terima kasih")]):
         assert type(p.spam_flag) is bool and type(p.may_hide) is bool
         json.dumps({"spam_flag": p.spam_flag, "may_hide": p.may_hide})
+
+
+def test_against_a_spam_score_another_label_counts_from_the_evidence_level() -> None:
+    ask_promo = {"complaint": 0.1, "question": 0.55, "negative": 0.1, "spam": 0.95}  # "mau jp? cek bio"
+    assert decide_labels(ask_promo, TH, spam_evidence=0.7) == ("spam",)
+    assert decide_labels(ask_promo, TH, spam_evidence=0.0) == ("question",)
+    report = {"complaint": 0.9, "question": 0.1, "negative": 0.45, "spam": 0.6}
+    assert decide_labels(report, TH, spam_evidence=0.7) == ("complaint", "negative")
+    probs = np.array([[0.1, 0.55, 0.1, 0.95], [0.9, 0.1, 0.1, 0.95]])
+    assert other_evidence(probs, TH, 0.7).tolist() == [False, True]
