@@ -167,10 +167,14 @@ def spam_hidden_view(ticket: Ticket, hidden: bool) -> Rendered:
 
 async def hide_new_spam(store: Store, routing: RoutingConfig, ticket_ids: list[int], client_for: ClientFor,
                         *, now: datetime) -> int:
-    """For accounts with hide_spam on: hide each new spam comment and tell the media team."""
+    """For accounts with hide_spam on: hide each new spam comment the classifier judged safe to
+    hide (spam alone, at a score measured precise on real text), and tell the media team.
+    Other spam stays visible, listed in /spam for the media team to judge."""
     hidden = 0
     for ticket in (store.ticket(t) for t in ticket_ids):
         if ticket is None or ticket.status != SPAM or not _hides_spam(routing, ticket):
+            continue
+        if not _classifier_may_hide(store.ticket_events(ticket.id)):
             continue
         hidden += await _system_hide(store, routing, ticket, True, client_for, now=now)
     return hidden
@@ -193,6 +197,11 @@ async def follow_spam_correction(store: Store, routing: RoutingConfig, ticket_id
     if was_spam == is_spam or is_spam == is_hidden(events):
         return False
     return bool(await _system_hide(store, routing, ticket, is_spam, client_for, now=now))
+
+
+def _classifier_may_hide(events: list[dict[str, Any]]) -> bool:
+    created = next((e for e in events if e["kind"] == "created"), None)
+    return bool(created and created["detail"].get("may_hide"))
 
 
 def is_hidden(events: list[dict[str, Any]]) -> bool:

@@ -170,3 +170,30 @@ async def test_an_answer_to_a_ticket_closed_meanwhile_is_not_posted(
     ticket = bot.store.ticket(tid)
     assert ticket is not None and ticket.status == "resolved" and ticket.resolved_by == OFFICER_LINJAMSOS
     assert [e["kind"] for e in bot.store.ticket_events(tid)].count("answered") == 0
+
+
+async def test_a_citizen_who_names_a_gambling_site_keeps_the_ticket_and_is_never_hidden(
+        settings: Settings, bot: Runtime, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
+    """Issue 12: with hide_spam on, only a plain promotion is hidden; a complaint that names a site
+    (and so scores high for spam) becomes a ticket in its unit and stays visible on Instagram."""
+    import dataclasses
+    from datetime import datetime, timezone
+
+    accounts = dict(settings.routing.accounts)
+    accounts["kemensos"] = accounts["kemensos"].model_copy(update={"hide_spam": True})
+    bot.settings = dataclasses.replace(settings, routing=settings.routing.model_copy(update={"accounts": accounts}))
+    now = datetime.now(timezone.utc)
+    post = fake_instagram.add_media("17841400000000001", caption="Waspada judi online", timestamp=now - timedelta(hours=1))
+    report = fake_instagram.add_comment(
+        post, "situs slot gacor88 maxwin masih bisa dibuka sampai sekarang, anak saya kecanduan, tolong diblokir pak",
+        "ibu.rina", timestamp=now - timedelta(minutes=20))
+    promo = fake_instagram.add_comment(post, "slot gacor maxwin hari ini, depo 10k langsung wd, link di bio 🔥",
+                                       "gacor.id", timestamp=now - timedelta(minutes=10))
+    await bot.poll_once()
+    by_message = {t.message_id: t for t in bot.store.tickets()}
+    assert by_message[report].status != "spam" and by_message[report].unit is not None
+    await fake_telegram.wait_for_async(
+        lambda: any("Spam disembunyikan" in (m.text or "") for m in fake_telegram.messages(MEDIA)), timeout=10)
+    posts = [c for c in fake_instagram.calls if c.method == "POST"]
+    assert any(promo in c.path for c in posts)  # the promotion was hidden
+    assert not any(report in c.path for c in posts)  # the citizen's comment was not

@@ -15,7 +15,7 @@ from classifiers import evaluate
 from classifiers.base import MessageIn
 from classifiers.commands import default_rules
 from classifiers.dataset import load_records
-from classifiers.pipeline import DEFAULT_MODEL_DIR, load_classifier
+from classifiers.pipeline import DEFAULT_MODEL_DIR, load_classifier, read_config
 
 EVAL = Path(__file__).resolve().parents[1] / "classifiers" / "data" / "eval.jsonl"
 TARGETS = {"macro_f1": 0.90, "hard_macro_f1": 0.85, "unit_accuracy": 0.92, "smsa_negative_f1": 0.85}
@@ -77,7 +77,9 @@ def test_default_backend_survives_bad_input() -> None:
 
 # Issue 12: what the media team must be able to trust on real text. The texts are written here,
 # not taken from the evaluation set; every backend the bot may choose is checked.
-BACKENDS = ("ngram", "transformer", "fast")
+# every backend the default may choose that this model has (training keeps `fast` only when
+# the default itself is not already int8)
+BACKENDS = tuple(b for b in ("ngram", "transformer", "fast") if b in read_config(DEFAULT_MODEL_DIR)["backends"])
 GAMBLING_NAMED = [
     ("kemensos", "situs slot gacor88 masih bisa dibuka sampai sekarang, tolong diblokir pak"),
     ("kemensos", "suami saya habis uang bansos buat depo di situs judol maxwin, tolong ditindak"),
@@ -124,4 +126,4 @@ def test_the_default_is_the_most_accurate_backend_that_reaches_the_speed_targets
     monkeypatch.setattr(pipeline, "SPEED_TARGETS", {"comment": 1e9, "dm": 1e9})
     unreachable = load_classifier(default_rules(), backend="default")
     assert unreachable.config.name == "ngram"
-    assert "transformer" in unreachable.choice and "fast" in unreachable.choice and "below" in unreachable.choice
+    assert "transformer" in unreachable.choice and "below the targets" in unreachable.choice
