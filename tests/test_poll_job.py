@@ -63,7 +63,7 @@ async def test_backfill_then_incremental_polls_make_each_ticket_once(
     assert store.known_message_ids(["warga.lama"]) == set()
 
     parent = fake_instagram.add_comment(media[1], "PKH tahap 4 kapan cair min?", "baru1", timestamp=now)
-    fake_instagram.add_comment(media[1], "sama min, saya juga belum", "baru2", parent_id=parent, timestamp=now)
+    fake_instagram.add_comment(media[1], "sama min, PKH saya juga belum cair", "baru2", parent_id=parent, timestamp=now)
     fake_instagram.add_dm("pengirim.dm", "Selamat siang, NIK saya tidak ditemukan di cek bansos. Mohon bantuannya",
                           account=KEMENSOS, timestamp=now)
     fake_instagram.reset_calls()
