@@ -299,7 +299,10 @@ def read_config(model_dir: Path) -> dict[str, Any]:
 # The speed a backend must reach on this machine to be the default (issue 12): an account's
 # comment flood and its DMs, classified as they arrive, with room for the rest of the bot.
 SPEED_TARGETS = {"comment": 300.0, "dm": 150.0}
-PROBE_FILE = Path(__file__).parent / "data" / "train" / "general.jsonl"
+# Texts no model trained on: on its own training texts the n-gram model is sure of nearly
+# everything, the cascade skips the transformer, and a probe would overstate its speed 3x.
+PROBE_FILE = Path(__file__).parent / "data" / "eval.jsonl"
+CHOICE_FILE = "default-backend.json"
 
 
 def load_classifier(rules: Mapping[str, AccountRules], model_dir: Path | None = None, *,
@@ -354,7 +357,7 @@ def _load_transformer(model_dir: Path, quantize: bool) -> tuple[Any, str]:
 
 
 def probe_messages() -> dict[str, list[MessageIn]]:
-    """Comments and DMs of our own training data, to time a backend on this machine."""
+    """Comments and DMs of the evaluation set (read for their texts only), to time a backend."""
     rows = [json.loads(line) for line in PROBE_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
     out: dict[str, list[MessageIn]] = {"comment": [], "dm": []}
     for row in rows:
@@ -385,11 +388,25 @@ def choose_default(rules: Mapping[str, AccountRules], model_dir: Path, data: Map
     Order (most accurate first, as the model card measures them): config.json's default (the
     transformer ensemble), then `fast` (the same ensemble with int8 matmuls), then `ngram`, which
     needs no torch and always reaches the targets. A CPU flag says little about speed (bf16 was
-    slower than fp32 on some machines that have it), so each candidate is timed on ~200 of our
-    own training messages (about a second); without torch the choice is `ngram` at once.
+    slower than fp32 on some machines that have it), so each candidate is timed on ~160 messages
+    of the evaluation set (a second or two); without torch the choice is `ngram` at once. The
+    choice is remembered per model, targets and CPU in $TRIAGE_MODEL_CACHE (default
+    ~/.cache/ministry-triage)/default-backend.json, so later starts load only what was chosen.
     """
     candidates = [name for name in (data.get("default_backend"), "fast")
                   if name and name in data["backends"] and name != "ngram"]
+    cached = _cached_choice(model_dir)
+    if cached is not None and (cached["name"] == "ngram" or cached["name"] in candidates):
+        config = BackendConfig.from_json(cached["name"], data["backends"][cached["name"]])
+        scorer = None
+        if config.weights.get("transformer"):
+            scorer, why = _load_transformer(model_dir, config.quantize)
+            if scorer is None:
+                config = BackendConfig.from_json("ngram", data["backends"]["ngram"])
+        pipe = _pipeline(rules, config, parts, scorer)
+        pipe.choice = f"{cached['why']} (measured at an earlier start on this machine; delete {_choice_path()} to measure again)"
+        log.info("classifier: %s", pipe.choice)
+        return pipe
     probe = probe_messages()
     notes: list[str] = []
     scorer = None
@@ -410,14 +427,62 @@ def choose_default(rules: Mapping[str, AccountRules], model_dir: Path, data: Map
         if all(rates[c] >= SPEED_TARGETS[c] for c in SPEED_TARGETS):
             pipe.choice = f"{shown}, reaches the targets (>= {SPEED_TARGETS['comment']:.0f}/{SPEED_TARGETS['dm']:.0f})"
             pipe.speed = rates
+            _remember_choice(model_dir, name, pipe.choice)
             log.info("classifier: %s", pipe.choice)
             return pipe
         notes.append(f"{shown}, below the targets")
     config = BackendConfig.from_json("ngram", data["backends"]["ngram"])
     pipe = _pipeline(rules, config, parts, None)
-    pipe.choice = "ngram (no torch)" + (": " + "; ".join(notes) if notes else "")
+    pipe.choice = "ngram" + (" because " + "; ".join(notes) if notes else "")
+    if scorer is not None:  # measured too slow (not merely absent): remember it, so no start pays again
+        _remember_choice(model_dir, "ngram", pipe.choice)
     log.info("classifier: %s", pipe.choice)
     return pipe
+
+
+def _choice_path() -> Path:
+    import os
+
+    root = os.environ.get("TRIAGE_MODEL_CACHE")
+    return (Path(root).expanduser() if root else Path.home() / ".cache" / "ministry-triage") / CHOICE_FILE
+
+
+def _choice_key(model_dir: Path) -> str:
+    """The model, the targets and the machine: a choice holds only while all three stay."""
+    import hashlib
+    import os
+    import platform
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    blob = json.dumps([(model_dir / CONFIG_FILE).read_text(encoding="utf-8"), SPEED_TARGETS, cpu, os.cpu_count()])
+    return hashlib.sha1(blob.encode("utf-8")).hexdigest()
+
+
+def _cached_choice(model_dir: Path) -> dict[str, str] | None:
+    try:
+        saved = json.loads(_choice_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    got = saved.get(_choice_key(model_dir)) if isinstance(saved, dict) else None
+    return got if isinstance(got, dict) and isinstance(got.get("name"), str) else None
+
+
+def _remember_choice(model_dir: Path, name: str, why: str) -> None:
+    """Best effort: a read-only home only means the next start measures again."""
+    path = _choice_path()
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        saved = saved if isinstance(saved, dict) else {}
+        saved[_choice_key(model_dir)] = {"name": name, "why": why}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        log.warning("could not remember the classifier choice in %s: %s", path, exc)
 
 
 def _path(scorer: Any) -> str:
