@@ -74,3 +74,4 @@ def settings(tmp_path: Path, fake_instagram: FakeInstagram, fake_telegram: FakeT
 # (imported here, not in each module, so that a test's argument never shadows an import).
 from tests.test_digest import routing, store  # noqa: E402, F401
 from tests.test_telegram_workflow import bot, classifier  # noqa: E402, F401
+from tests.test_classifier_spam_signal import small  # noqa: E402, F401

@@ -7,30 +7,20 @@ import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 
 from bot.config import Settings
 from bot.store import Store
 from bot.triage import OPEN, InboundMessage, TicketDecision
 from classifiers.dataset import Record
 from classifiers.drift import CorrectedSpamModel, held_out, retrain_spam, summary_id
-from classifiers.pipeline import Pipeline, load_classifier
-from classifiers.training import TrainOptions, train_all
-from tests.test_classifier_pipeline import RULES, synthetic
+from classifiers.pipeline import Pipeline
+from tests.test_classifier_pipeline import synthetic
 
 NOW = datetime(2026, 11, 23, 19, 30, tzinfo=timezone.utc)
 CAMPAIGN = ["ZORBAPLAY77 lagi bagi bagi jp {n}x, mampir ke profil", "zorbaplay77 gas tarik cuan {n} rb",
             "Z O R B A P L A Y 7 7 pasti wd {n}jt", "main di zorbaplay77 auto sultan {n}",
             "cuma di ZORBAPLAY77 deposit {n}rb dapet bonus", "zorba play 77 room {n} lagi gacor parah",
             "link zorbaplay77 ada di bio, langsung {n}x", "bukti wd zorbaplay77 hari ini {n}jt"]
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    out = tmp_path_factory.mktemp("model")
-    train_all(synthetic(30, 1, "tr"), out, rules=RULES, options=TrainOptions(skip_transformer=True, folds=3),
-              progress=lambda s: None)
-    return load_classifier(RULES, Path(out), backend="ngram")
 
 
 def campaign(start: int, count: int) -> list[Record]:
