@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
@@ -146,7 +147,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from classifiers.commands import classify_stream
 
     settings = _settings(args)
-    return classify_stream(sys.stdin, sys.stdout, _classifier(settings, args.backend),
+    # Bytes that are not UTF-8 reach the stream as escapes, so they make one bad line, not a crash.
+    raw = getattr(sys.stdin, "buffer", None)
+    lines = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape") if raw is not None else sys.stdin
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
+    return classify_stream(lines, sys.stdout, _classifier(settings, args.backend),
                            accounts=list(settings.routing.accounts)) or 0
 
 

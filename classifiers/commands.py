@@ -6,6 +6,7 @@ They take and return our own types; bot/cli.py only parses arguments and prints.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -30,15 +31,36 @@ def prediction_record(msg_id: Any, pred: Prediction) -> dict[str, Any]:
             "unit": pred.unit, "unit_source": pred.unit_source, "lang": pred.lang}
 
 
+def repair_text(text: str) -> str:
+    """Lone surrogates (half an emoji, valid in JSON, not in UTF-8) become U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def safe_id(value: Any) -> Any:
+    """An input line's id as it can be echoed in valid JSON on a strict UTF-8 stream."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else json.dumps(value)  # "NaN", "Infinity"
+    if isinstance(value, str):
+        return repair_text(value)
+    return repair_text(json.dumps(value, ensure_ascii=False))[:200]
+
+
 def _parse_line(line: str, line_no: int) -> tuple[Any, MessageIn | None, str | None]:
     """(id, message or None, error or None) for one input line."""
+    if any("\udc80" <= ch <= "\udcff" for ch in line):  # bytes that were not UTF-8 (surrogateescape)
+        msg_id, _, _ = _parse_line(repair_text(line), line_no)
+        return msg_id, None, f"line {line_no}: not valid UTF-8"
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         return None, None, f"line {line_no}: not valid JSON ({exc.msg})"
+    except RecursionError:
+        return None, None, f"line {line_no}: JSON nested too deeply"
     if not isinstance(obj, dict):
         return None, None, f"line {line_no}: expected a JSON object"
-    msg_id = obj.get("id")
+    msg_id = safe_id(obj.get("id"))
     problems = []
     text = obj.get("text")
     if not isinstance(text, str):
@@ -94,9 +116,13 @@ def classify_stream(in_stream: IO[str], out_stream: IO[str], classifier: Classif
     for line_no, line in enumerate(in_stream, 1):
         if not line.strip():
             continue
-        msg_id, msg, problem = _parse_line(line, line_no)
+        try:
+            msg_id, msg, problem = _parse_line(line, line_no)
+        except Exception as exc:  # noqa: BLE001 - one line we did not foresee must not stop the stream
+            msg_id, msg, problem = None, None, f"line {line_no}: unreadable ({type(exc).__name__})"
         if msg is not None and accounts is not None and msg.account not in accounts:
-            problem = f"line {line_no}: unknown account '{msg.account}'; routing.yaml has: {', '.join(accounts)}"
+            problem = repair_text(f"line {line_no}: unknown account '{msg.account}'; "
+                                  f"routing.yaml has: {', '.join(accounts)}")
             msg = None
         if msg is None:
             flush()  # keep the output in input order
