@@ -246,7 +246,9 @@ async def _reply(update: Update, rendered: ui.Rendered) -> None:
 
 
 async def _refuse_command(update: Update, reason: str) -> None:
-    log.info("refused %s from user %s in chat %s: %s", update.effective_message and update.effective_message.text,
+    text = (update.effective_message and update.effective_message.text) or ""
+    # Only the command word: its arguments may be a citizen's NIK someone searched for.
+    log.info("refused %s from user %s in chat %s: %s", text.split(maxsplit=1)[0] if text else "-",
              update.effective_user and update.effective_user.id, update.effective_chat and update.effective_chat.id, reason)
     if update.effective_message:
         await update.effective_message.reply_text(reason)
