@@ -309,8 +309,13 @@ def test_kill_9_during_delivery_duplicates_at_most_the_message_in_flight(
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         kills += 1
+    started = log.read_text(encoding="utf-8").count("SIGTERM")  # each start's summary names it
     proc = run_bot()  # the last run delivers the rest, and stops cleanly
     try:
+        # SIGTERM before the bot is up (the killed runs may have delivered everything already)
+        # would meet Python's default handler, not the bot's clean stop.
+        fake_telegram.wait_for(lambda: log.read_text(encoding="utf-8").count("SIGTERM") > started, timeout=120,
+                               message="the last run did not start")
         for chat in (LINJAMSOS, MEDIA):
             fake_telegram.wait_for(lambda: len(shown_tickets(fake_telegram, chat)) == comments, timeout=120,
                                    message=f"not every ticket reached {chat}")
