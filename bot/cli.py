@@ -177,11 +177,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 @command("train")
 def cmd_train(args: argparse.Namespace) -> int:
-    from classifiers.commands import train
+    from classifiers.commands import PROJECT_ROOT, train
 
+    # The routing rules of $TRIAGE_CONFIG or the project's routing.yaml (not the working directory's).
+    routing = Path(os.environ.get("TRIAGE_CONFIG", PROJECT_ROOT / "routing.yaml"))
     train(
         [Path(p) for p in args.train] if args.train else None,
         Path(args.out) if args.out else None,
+        rules=load_routing(routing).account_rules(),
         feedback=Path(args.feedback) if args.feedback else None,
         judol=Path(args.judol) if args.judol else None,
         smsa=Path(args.smsa) if args.smsa else None,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -166,24 +165,18 @@ def evaluate_file(path: Path | str, classifier: Classifier) -> EvalReport:
 
 # ---------------------------------------------------------------- train
 
-def default_rules(config_path: Path | None = None) -> dict[str, AccountRules]:
-    """The routing rules of routing.yaml ($TRIAGE_CONFIG or the project's copy)."""
-    from bot.config import load_routing
-
-    path = config_path or Path(os.environ.get("TRIAGE_CONFIG", PROJECT_ROOT / "routing.yaml"))
-    return load_routing(Path(path)).account_rules()
-
-
 def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None, *,
+          rules: Mapping[str, AccountRules],
           feedback: Path | None = None, judol: Path | None = None, smsa: Path | None = None,
           eval_file: Path | None = None, seed: int = 13, epochs: int = 4, skip_transformer: bool = False,
-          rules: Mapping[str, AccountRules] | None = None, model_card: Path | None = None,
+          model_card: Path | None = None,
           quantize: bool | None = None, sentiment_weight: float | None = None,
           sentiment_rows: int | None = None, public: Path | None = None,
           reuse_transformer: Path | None = None, transformer_seen: frozenset[str] = frozenset(),
           ) -> dict[str, Any]:
     """Train every part, write the artifacts to out_dir (default classifiers/model) and the model card.
 
+    rules: the routing rules per account (the caller reads routing.yaml; classifiers never does);
     judol: dataset_judol_labelled.csv (extra spam data, and its held-out part measures spam F1);
     smsa: the indonlu_smsa folder (its test split measures negative F1; with sentiment_weight > 0
     a sample of its train split is also weak `negative` training data);
@@ -200,7 +193,6 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
     if not files:
         raise FileNotFoundError(f"no training files given and none in {DEFAULT_TRAIN_DIR}")
     out = Path(out_dir) if out_dir is not None else DEFAULT_MODEL_DIR
-    rules = dict(rules) if rules is not None else default_rules()
     units = {acc: set(r.unit_keys) for acc, r in rules.items()}
     records = merge(files, feedback, units=units)
     eval_records = load_records(eval_file) if eval_file is not None else None

@@ -6,14 +6,15 @@ classifiers/MODEL_CARD.md); they are not lowered to make a test pass.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bot.config import load_routing
 from classifiers import evaluate
-from classifiers.base import MessageIn
-from classifiers.commands import default_rules
+from classifiers.base import AccountRules, MessageIn
 from classifiers.dataset import load_records
 from classifiers.pipeline import DEFAULT_MODEL_DIR, load_classifier, read_config
 
@@ -24,13 +25,19 @@ SMSA = Path(__file__).resolve().parents[2] / "shared" / "data" / "public" / "ind
 pytestmark = pytest.mark.slow
 
 
+def project_rules() -> dict[str, AccountRules]:
+    """The routing rules of routing.yaml ($TRIAGE_CONFIG or the project's copy)."""
+    root = Path(__file__).resolve().parents[1]
+    return load_routing(Path(os.environ.get("TRIAGE_CONFIG", root / "routing.yaml"))).account_rules()
+
+
 @pytest.fixture(scope="module")
 def report() -> dict:  # type: ignore[type-arg]
     """The `ngram` backend: what `default` measures itself to be on this project's machines, and
     the same everywhere (the default's choice depends on the machine's speed)."""
     if not (DEFAULT_MODEL_DIR / "config.json").exists():
         pytest.fail("no shipped model in classifiers/model; run `triage train`")
-    clf = load_classifier(default_rules(), backend="ngram")
+    clf = load_classifier(project_rules(), backend="ngram")
     return evaluate.run(clf, load_records(EVAL))
 
 
@@ -66,7 +73,7 @@ def test_real_set_targets() -> None:
     from classifiers.public_sets import SETS, available, format_scores, score_sets
 
     assert available(PUBLIC) == list(SETS), f"the real sets are expected in {PUBLIC}"
-    got = score_sets(load_classifier(default_rules(), backend="ngram"), PUBLIC)
+    got = score_sets(load_classifier(project_rules(), backend="ngram"), PUBLIC)
     missed = [row for row in got["targets"] if not row["met"] and (row["group"], row["label"]) not in NOT_YET]
     assert not missed, format_scores(got)
 
@@ -78,7 +85,7 @@ def smsa_negative_f1() -> float:
     if not SMSA.exists():
         pytest.skip(f"{SMSA} not found (the shared data sets sit beside the repository)")
     texts, negative = load_smsa(SMSA, "test")
-    clf = load_classifier(default_rules(), backend="default")
+    clf = load_classifier(project_rules(), backend="default")
     preds = clf.predict([MessageIn("kemensos", "comment", t) for t in texts])
     return f1_score(negative, np.array([int("negative" in p.labels) for p in preds]))
 
@@ -89,14 +96,14 @@ def test_smsa_negative_f1(smsa_negative_f1: float) -> None:
 
 
 def test_ngram_backend_loads_and_predicts() -> None:
-    clf = load_classifier(default_rules(), backend="ngram")
+    clf = load_classifier(project_rules(), backend="ngram")
     (p,) = clf.predict([MessageIn("kemensos", "comment", "min PKH tahap 2 kok belum cair ya?")])
     assert "complaint" in p.labels or "question" in p.labels
     assert p.unit == "linjamsos"
 
 
 def test_default_backend_survives_bad_input() -> None:
-    clf = load_classifier(default_rules(), backend="default")
+    clf = load_classifier(project_rules(), backend="default")
     texts = ["", "😀" * 40, "https://bit.ly/x", "\x00\x07", "x" * 100_000]
     preds = clf.predict([MessageIn("kemendag", "comment", t) for t in texts])
     assert len(preds) == len(texts)
@@ -117,7 +124,7 @@ GAMBLING_NAMED = [
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    return load_classifier(default_rules(), backend=request.param)
+    return load_classifier(project_rules(), backend=request.param)
 
 
 def test_naming_a_gambling_site_to_complain_or_ask_keeps_the_ticket(backend) -> None:  # type: ignore[no-untyped-def]
@@ -148,9 +155,9 @@ def test_the_default_is_the_most_accurate_backend_that_reaches_the_speed_targets
     from classifiers import pipeline
 
     monkeypatch.setattr(pipeline, "SPEED_TARGETS", {"comment": 0.0, "dm": 0.0})
-    reachable = load_classifier(default_rules(), backend="default")
+    reachable = load_classifier(project_rules(), backend="default")
     assert reachable.config.name == "transformer" and "reaches the targets" in reachable.choice
     monkeypatch.setattr(pipeline, "SPEED_TARGETS", {"comment": 1e9, "dm": 1e9})
-    unreachable = load_classifier(default_rules(), backend="default")
+    unreachable = load_classifier(project_rules(), backend="default")
     assert unreachable.config.name == "ngram"
     assert "transformer" in unreachable.choice and "below the targets" in unreachable.choice

@@ -1,4 +1,5 @@
-"""The shape of the code: the core imports no adapter, and no module imports itself back."""
+"""The shape of the code: the core imports no adapter, classifiers imports nothing from bot, and no
+module imports itself back."""
 
 from __future__ import annotations
 
@@ -55,3 +56,28 @@ def test_no_import_cycle() -> None:
 
     in_cycles = sorted(name for name in graph if name in reachable(name))
     assert not in_cycles, f"modules in an import cycle: {in_cycles}"
+
+
+def _every_import(path: Path) -> set[str]:
+    """Every module a file names in an import, wherever it stands (top level, inside a function,
+    under TYPE_CHECKING); relative imports resolved against the file's package."""
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            if module:
+                found.add(module)
+            found.update(f"{module}.{a.name}" if module else a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return found
+
+
+def test_classifiers_import_nothing_from_bot() -> None:
+    """classifiers is the lower package: bot passes down what it needs (the routing rules too)."""
+    upward = {str(path.relative_to(ROOT)): sorted(m for m in _every_import(path) if m == "bot" or m.startswith("bot."))
+              for path in sorted((ROOT / "classifiers").rglob("*.py"))}
+    upward = {name: found for name, found in upward.items() if found}
+    assert not upward, f"classifiers modules importing bot: {upward}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,14 +31,15 @@ TARGETS = {"comments_per_second": 300.0, "dms_per_second": 150.0, "ratio_to_ngra
 
 
 def measure(backend: str, model_dir: Path | None, messages: Path, batch: int, single: int) -> dict[str, object]:
+    from bot.config import load_routing
     from classifiers.base import MessageIn
-    from classifiers.commands import default_rules
     from classifiers.pipeline import load_classifier
 
     rows = [json.loads(line) for line in messages.read_text(encoding="utf-8").splitlines() if line.strip()]
     msgs = [MessageIn(r["account"], r["channel"], r["text"]) for r in rows]
     t0 = time.perf_counter()
-    clf = load_classifier(default_rules(), model_dir, backend=backend)
+    routing = Path(os.environ.get("TRIAGE_CONFIG", ROOT / "routing.yaml"))
+    clf = load_classifier(load_routing(routing).account_rules(), model_dir, backend=backend)
     out: dict[str, object] = {"load_seconds": time.perf_counter() - t0, "chosen": clf.config.name,
                               "why": getattr(clf, "choice", "")}
     scorer = getattr(clf, "transformer", None)
