@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from classifiers.tokenizer import MODEL_FILE as TOKENIZER_MODEL
+from classifiers.tokenizer import pad_ids
 from classifiers.tokenizer import write_model as write_tokenizer_model
 
 FORMAT_VERSION = 2  # bump when the folder layout or conversion changes
@@ -368,13 +369,11 @@ def e5_sentence_embeddings(model, tokenizer, texts, *, prefix: str = "query: ",
     prefix, masked mean pooling, L2 norm."""
     import torch
 
-    from classifiers.transformer import _pad_ids
-
     out = []
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
             rows = tokenizer.encode([prefix + t for t in texts[i : i + batch_size]], max_length)
-            ids, mask = _pad_ids(rows, tokenizer.pad_token_id)
+            ids, mask = pad_ids(rows, tokenizer.pad_token_id)
             hid = model(input_ids=ids, attention_mask=mask).last_hidden_state
             m = mask.unsqueeze(-1).to(hid.dtype)
             emb = (hid * m).sum(1) / m.sum(1).clamp(min=1)

@@ -14,7 +14,8 @@ as text instead of turning it into a control token.
 `write_model(tokenizer_json, dst)` writes the SentencePiece model file
 (classifiers.e5_weights does it once when it builds the base folder);
 `E5Tokenizer.load(base_dir)` reads it, or converts tokenizer.json in memory
-when the file is absent (the tiny test models).
+when the file is absent (the tiny test models). `pad_ids(rows, pad_id)` pads a
+batch of ids into the tensors the encoder takes (torch is imported there only).
 
 The model file is a protobuf (sentencepiece_model.proto); the few fields it
 needs are written by hand here, so that protobuf is not a dependency.
@@ -155,3 +156,16 @@ class E5Tokenizer:
 
     def pieces(self, ids: Sequence[int]) -> list[str]:
         return [self._sp.id_to_piece(int(i)) for i in ids]
+
+
+def pad_ids(rows: list[list[int]], pad_id: int):
+    """(input_ids, attention_mask) torch tensors of a batch, padded to its longest row."""
+    import torch
+
+    T = max(len(r) for r in rows)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    am = torch.zeros((len(rows), T), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        am[i, : len(r)] = 1
+    return ids, am

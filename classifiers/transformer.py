@@ -44,6 +44,7 @@ import numpy as np
 
 from classifiers.base import LABELS
 from classifiers.packed import matmul_dtype
+from classifiers.tokenizer import pad_ids
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def _mean_pool(hidden, mask):
 
 def _encode_batch(tok, texts: Sequence[str], max_length: int) -> dict[str, Any]:
     """{"input_ids", "attention_mask"} tensors of one padded batch."""
-    ids, am = _pad_ids(_tokenize(tok, texts, max_length), tok.pad_token_id)
+    ids, am = pad_ids(_tokenize(tok, texts, max_length), tok.pad_token_id)
     return {"input_ids": ids, "attention_mask": am}
 
 
@@ -356,7 +357,7 @@ def train_transformer(
         with torch.no_grad():
             for bb in tqdm(pre, desc="encode frozen layers", unit="batch", disable=not progress, leave=False):
                 ids = tr_idx[bb]
-                input_ids, am = _pad_ids([rows[i] for i in ids], pad_id)
+                input_ids, am = pad_ids([rows[i] for i in ids], pad_id)
                 h = _run_bottom(base, input_ids, am, start)
                 for row, i in enumerate(ids):
                     cache[i] = h[row, : len(rows[i])].clone()
@@ -569,19 +570,6 @@ def _tokenize(tok, texts: Sequence[str], max_length: int) -> list[list[int]]:
     return tok.encode([PREFIX + t for t in texts], max_length)
 
 
-def _pad_ids(rows: list[list[int]], pad_id: int):
-    """Dynamic padding to the longest row of the batch."""
-    import torch
-
-    T = max(len(r) for r in rows)
-    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
-    am = torch.zeros((len(rows), T), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        am[i, : len(r)] = 1
-    return ids, am
-
-
 def _forward_logits(model, tok, head, unit_head, texts: Sequence[str], max_length: int, batch_size: int,
                     *, want_emb: bool = False, max_tokens: int = 4096, bf16: bool = False):
     """Run length-sorted batches over packed tokens (classifiers.packed); results in input order."""
@@ -600,7 +588,7 @@ def _forward_logits(model, tok, head, unit_head, texts: Sequence[str], max_lengt
     pad_id = tok.pad_token_id
     with torch.inference_mode():
         for b in _length_batches(lengths, batch_size, max_tokens):
-            ids, am = _pad_ids([rows[i] for i in b], pad_id)
+            ids, am = pad_ids([rows[i] for i in b], pad_id)
             pooled = encode_pooled(model, ids, am, bf16=bf16)
             logits[b] = head(pooled).float().numpy()
             if ulog is not None:
