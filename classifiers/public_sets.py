@@ -6,7 +6,7 @@
 Every set is split once, by a hash of its normalised text (so a repeated text
 never sits on both sides), into a training part and a test part; nothing in
 the test part is ever trained or tuned on. SmSA and EmoT keep their official
-splits; judol keeps the split `classifiers.training.load_judol` uses.
+splits; judol is split by `load_judol` here, the split training uses.
 
 Each row carries what our guide says about it, as far as the source tells:
 `gold` maps a label to 1 or 0 where the source settles it, and leaves the
@@ -22,10 +22,13 @@ import csv
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from classifiers.base import LABELS, Classifier, MessageIn
 from classifiers.normalize import normalize
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TEST_SHARE = 30  # percent of each hash-split set held out for measuring
 JUDOL_SEED = 13  # the seed training splits judol with
@@ -108,9 +111,38 @@ def _emot(root: Path, part: str) -> Iterable[PublicItem]:
             yield PublicItem(row["tweet"], f"emot/{emotion}", gold)
 
 
-def _judol(root: Path, part: str) -> Iterable[PublicItem]:
-    from classifiers.training import load_judol  # heavy: numpy only, but keeps this module light
+def load_judol(path: Path, seed: int, test_fraction: float = 0.2) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """The judol comments as (train texts, labels, test texts, labels), split by distinct normalised text."""
+    import numpy as np  # here: the rest of this module needs no numpy
 
+    groups: dict[str, list[tuple[str, int]]] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            text = row.get("comment_text") or ""
+            label = int(row.get("label") or 0)
+            key = normalize(text)
+            if key:
+                groups.setdefault(key, []).append((text, label))
+    keys = sorted(groups)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(keys))
+    n_test = int(len(keys) * test_fraction)
+    test_keys = {keys[i] for i in order[:n_test]}
+    tr_t, tr_y, te_t, te_y = [], [], [], []
+    for key in keys:
+        rows = groups[key]
+        label = int(round(sum(lab for _, lab in rows) / len(rows) + 1e-9))
+        text = rows[0][0]  # one copy per distinct text: campaigns repeat
+        if key in test_keys:
+            te_t.append(text)
+            te_y.append(label)
+        else:
+            tr_t.append(text)
+            tr_y.append(label)
+    return tr_t, np.array(tr_y), te_t, np.array(te_y)
+
+
+def _judol(root: Path, part: str) -> Iterable[PublicItem]:
     tr_t, tr_y, te_t, te_y = load_judol(root / "judol_youtube" / "dataset_judol_labelled.csv", JUDOL_SEED)
     texts, ys = (te_t, te_y) if part == "test" else (tr_t, tr_y)
     for text, y in zip(texts, ys):

@@ -25,26 +25,22 @@ Steps (deterministic for a seed):
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from classifiers.base import LABELS, AccountRules
 from classifiers.dataset import Record, split
 from classifiers.ngram import NgramLabelModel, NgramSpamModel, NgramUnitModel
-from classifiers.normalize import normalize
 from classifiers.pipeline import CONFIG_FILE, FORMAT, BackendConfig, decide_labels, other_evidence, sure_rows
+from classifiers.public_sets import PublicItem, available, load_judol, load_set
 from classifiers.router import Router
-
-if TYPE_CHECKING:
-    from classifiers.public_sets import PublicItem
 
 log = logging.getLogger(__name__)
 
@@ -62,35 +58,6 @@ def label_matrix(records: Sequence[Record]) -> np.ndarray:
 def routable(records: Sequence[Record]) -> list[Record]:
     """Records whose unit is a topic decision: complaint or question."""
     return [r for r in records if r.unit and {"complaint", "question"} & set(r.labels)]
-
-
-def load_judol(path: Path, seed: int, test_fraction: float = 0.2) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    """The judol comments as (train texts, labels, test texts, labels), split by distinct normalised text."""
-    groups: dict[str, list[tuple[str, int]]] = {}
-    with open(path, encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            text = row.get("comment_text") or ""
-            label = int(row.get("label") or 0)
-            key = normalize(text)
-            if key:
-                groups.setdefault(key, []).append((text, label))
-    keys = sorted(groups)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(keys))
-    n_test = int(len(keys) * test_fraction)
-    test_keys = {keys[i] for i in order[:n_test]}
-    tr_t, tr_y, te_t, te_y = [], [], [], []
-    for key in keys:
-        rows = groups[key]
-        label = int(round(sum(lab for _, lab in rows) / len(rows) + 1e-9))
-        text = rows[0][0]  # one copy per distinct text: campaigns repeat
-        if key in test_keys:
-            te_t.append(text)
-            te_y.append(label)
-        else:
-            tr_t.append(text)
-            tr_y.append(label)
-    return tr_t, np.array(tr_y), te_t, np.array(te_y)
 
 
 def load_smsa(folder: Path, part: str = "test") -> tuple[list[str], np.ndarray]:
@@ -213,8 +180,6 @@ def load_public_extra(root: Path, weight: float) -> Extra:
     """The training parts of the real sets (tweets, product reviews, emotions) as rows that settle
     what their source settles: mostly "none of our labels" for ordinary chatter and praise,
     `complaint` for a buyer's negative review. Their test parts stay unseen (public_sets)."""
-    from classifiers.public_sets import available, load_set
-
     have = set(available(root))
     items = [it for name in PUBLIC_TRAIN_SETS if name in have for it in load_set(name, root, "train")]
     return Extra.from_public(items, weight)
@@ -418,8 +383,6 @@ def _choose_hide_level(spam_fit: Any, ngram_fit: Any, ngram_th: Mapping[str, flo
     if smsa is not None:
         real += load_smsa(Path(smsa), "valid")[0]
     if public is not None:
-        from classifiers.public_sets import available, load_set
-
         if "emot" in available(Path(public)):
             real += [it.text for it in load_set("emot", Path(public), "valid")]
     texts += real
