@@ -576,7 +576,7 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     variants: dict[bool, Any] = {}
     if not opt.skip_transformer:
         from classifiers.e5_weights import base_model_dir
-        from classifiers.transformer import TransformerScorer, train_transformer
+        from classifiers.transformer import TransformerScorer, TransformerSettings, train_transformer
 
         base = base_dir or base_model_dir()
         fit_routable = {id(r) for r in routable(fit)}
@@ -588,11 +588,11 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
             stats: dict[str, Any] = {"reused": str(opt.reuse_transformer)}
         else:
             progress(f"fine-tuning the transformer on {len(fit)} records ({opt.epochs} epochs)")
-            stats = train_transformer(tf_texts, tf_y, out_dir / "transformer.new",
-                                      base_dir=base, seed=opt.seed, epochs=opt.epochs,
+            settings = TransformerSettings(base_dir=base, seed=opt.seed, epochs=opt.epochs,
+                                           method=opt.transformer_method, max_steps=opt.max_steps)
+            stats = train_transformer(tf_texts, tf_y, out_dir / "transformer.new", settings,
                                       unit_targets=[r.unit if id(r) in fit_routable else None for r in fit]
                                       + [None] * (len(tf_texts) - len(fit)),
-                                      method=opt.transformer_method, max_steps=opt.max_steps,
                                       label_weights=tf_w if extra is not None else None)
         report["transformer_training"] = {k: v for k, v in stats.items()
                                           if isinstance(v, (int, float, str)) and k != "out_dir"}

@@ -1,10 +1,12 @@
 """Transformer backend: multilingual-e5-small + LoRA + a multi-label head.
 
-Training (`train_transformer`) fine-tunes LoRA adapters (peft) on every linear
-layer of the encoder plus a linear head over the masked mean of the last
-hidden state (the e5 sentence embedding, "query: " prefix). 10% of the data is
-held out to fit a per-label Platt calibration of the logits. Only what
-training adds is written to `out_dir`:
+Training (`train_transformer`, as its `TransformerSettings` say) fine-tunes LoRA
+adapters (peft) on every linear layer of the encoder plus a linear head over the
+masked mean of the last hidden state (the e5 sentence embedding, "query: "
+prefix). 10% of the data is held out to fit a per-label Platt calibration of the
+logits. Its steps: prepare the data, build the encoder, cache the frozen layers,
+fit, export the weights, calibrate, write. Only what training adds is written to
+`out_dir`:
 
     out_dir/
       adapter.safetensors   LoRA A/B matrices (peft state dict)
@@ -26,6 +28,7 @@ Heavy imports (torch, transformers, peft) happen inside functions only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -37,8 +40,9 @@ import tempfile
 import time
 import unicodedata
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -224,38 +228,92 @@ def _binary_metrics(p: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
 # ------------------------------------------------------------------ training
 
 
+@dataclass(frozen=True)
+class TransformerSettings:
+    """How `train_transformer` fine-tunes; the defaults are those of the shipped model.
+
+    method: "lora" (LoRA on every Linear of the top `train_layers` encoder layers)
+    or "top" (full fine-tuning of the top `train_layers` layers; ~7 MB per layer
+    shipped). The layers below are frozen, run once and cached, so an epoch costs
+    only the trained layers (train_layers=None trains all of them).
+    lr: the encoder's learning rate (None: 5e-4 for LoRA, 5e-5 for "top"); head_lr: the heads'.
+    calib_fraction: share of the full-weight texts held out for the Platt calibration.
+    max_steps: at most this many optimiser steps (None: every epoch in full).
+    threads: torch threads while training (None: as they are).
+    """
+
+    base_dir: Path
+    seed: int = 13
+    epochs: int = 4
+    batch_size: int = 16
+    max_length: int = 128
+    method: str = "lora"
+    progress: bool = True
+    lr: float | None = None
+    head_lr: float = 2e-3
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    calib_fraction: float = 0.1
+    weight_decay: float = 0.01
+    unit_loss_weight: float = 0.5
+    max_steps: int | None = None
+    train_layers: int | None = 6
+    threads: int | None = None
+
+
+@dataclass
+class _TrainData:
+    """The texts as the encoder sees them, their targets, and which rows train or calibrate."""
+
+    clean: list[str]
+    y: np.ndarray  # (n, 4) float32 targets
+    w: np.ndarray  # (n, 4) float32 loss weight per text and label
+    units: list[str]  # the unit head's keys, in its output order
+    u: np.ndarray | None  # unit index per text (-100: none); None: no unit head
+    tr_idx: np.ndarray  # rows trained on
+    cal_idx: np.ndarray  # rows the calibration is fitted on (full weight only)
+    y_balance: np.ndarray  # targets of the full-weight rows trained on: the class balance
+
+
+@dataclass
+class _Encoder:
+    """The base encoder, trainable from layer `start` on, and the heads over its pooled output."""
+
+    model: Any  # the BertModel as loaded
+    tok: Any
+    enc_model: Any  # what holds the trained parameters: the peft model ("lora") or `model` ("top")
+    bert: Any  # the BertModel the layers run in
+    start: int  # the first trained layer
+    lora_cfg: dict[str, Any] | None
+    enc_lr: float
+    head: Any
+    unit_head: Any | None
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+
+@dataclass
+class _FitStats:
+    steps: int
+    seen: int  # examples, over all steps
+    losses: list[float]
+    loop_seconds: float
+
+
 def train_transformer(
     texts: list[str],
     label_matrix: np.ndarray,
     out_dir: Path,
+    settings: TransformerSettings,
     *,
-    base_dir: Path,
-    seed: int = 13,
-    epochs: int = 4,
-    batch_size: int = 16,
-    max_length: int = 128,
-    method: str = "lora",
-    progress: bool = True,
     unit_targets: Sequence[str | None] | None = None,
-    lr: float | None = None,
-    head_lr: float = 2e-3,
-    lora_r: int = 16,
-    lora_alpha: int = 32,
-    lora_dropout: float = 0.0,
-    calib_fraction: float = 0.1,
-    weight_decay: float = 0.01,
-    unit_loss_weight: float = 0.5,
-    max_steps: int | None = None,
-    train_layers: int | None = 6,
-    threads: int | None = None,
     label_weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the encoder on `texts` / `label_matrix` (n, 4; order classifiers.base.LABELS).
 
-    method: "lora" (LoRA on every Linear of the top `train_layers` encoder layers,
-    default) or "top" (full fine-tuning of the top `train_layers` layers; ~7 MB per
-    layer shipped). The layers below are frozen, run once and cached, so an epoch
-    costs only the trained layers (train_layers=None trains all of them).
     unit_targets: optional unit key (or None) per text; when given, a second head
     learns the unit as an auxiliary task (helps the embeddings separate topics) and
     the scorer exposes `unit_probs`.
@@ -264,10 +322,31 @@ def train_transformer(
     never used for calibration, and does not count in the class balance.
     Returns training statistics. `out_dir` is replaced atomically.
     """
-    import torch
+    data = _prepare_data(texts, label_matrix, unit_targets, label_weights, settings)
+    out_dir = Path(out_dir)
+    t_start = time.perf_counter()
+    with _torch_for_training(settings.threads):
+        enc = _build_encoder(settings, len(data.units) if data.u is not None else None)
+        pos_weight = _pos_weight(data.y_balance)
+        _start_at_base_rates(enc.head, data.y_balance)
+        cache, lengths = _encode_frozen(enc, data, settings)
+        fit = _fit(enc, data, cache, lengths, pos_weight, settings)
+        del cache
+        train_seconds = time.perf_counter() - t_start
+        adapter_sd, plain = _export_weights(enc, settings.method)
+        calib, cal_metrics = _calibrate(plain, enc, data, settings.max_length)
+        check_logits, _ = _forward_logits(plain, enc.tok, enc.head, enc.unit_head, list(_CHECK_TEXTS),
+                                          settings.max_length, 32, bf16=False)
+        meta = _meta(settings, enc, data, fit, pos_weight, calib, cal_metrics, check_logits, train_seconds)
+        _write_model(out_dir, enc, adapter_sd, meta)
+    return _stats(meta, fit, train_seconds, out_dir, t_start)
 
-    if method not in ("lora", "top"):
-        raise ValueError(f"unknown method {method!r}")
+
+def _prepare_data(texts: Sequence[str], label_matrix: np.ndarray, unit_targets: Sequence[str | None] | None,
+                  label_weights: np.ndarray | None, settings: TransformerSettings) -> _TrainData:
+    """Check the inputs; clean texts, targets, weights, unit indices and the calibration split."""
+    if settings.method not in ("lora", "top"):
+        raise ValueError(f"unknown method {settings.method!r}")
     y_all = np.asarray(label_matrix, dtype=np.float32)
     if y_all.ndim != 2 or y_all.shape != (len(texts), len(LABELS)):
         raise ValueError(f"label_matrix must be ({len(texts)}, {len(LABELS)}), got {y_all.shape}")
@@ -280,226 +359,275 @@ def train_transformer(
         raise ValueError(f"label_weights must be {y_all.shape}, got {w_all.shape}")
     full = np.flatnonzero((w_all == 1).all(1))
     partial = np.flatnonzero(~(w_all == 1).all(1))
-    base_dir = Path(base_dir)
-    out_dir = Path(out_dir)
+    units: list[str] = []
+    u_all = None
+    if unit_targets is not None:
+        units = sorted({u for u in unit_targets if u})
+        u_index = {u: i for i, u in enumerate(units)}
+        u_all = np.array([u_index[u] if u else -100 for u in unit_targets], dtype=np.int64)
+        if not units:
+            u_all = None
+    tr_full, cal_full = _split_calibration(len(full), settings.calib_fraction, settings.seed, y_all[full])
+    return _TrainData(clean=[clean_text(t) for t in texts], y=y_all, w=w_all, units=units, u=u_all,
+                      tr_idx=np.sort(np.concatenate([full[tr_full], partial])), cal_idx=full[cal_full],
+                      y_balance=y_all[full[tr_full]])
+
+
+@contextlib.contextmanager
+def _torch_for_training(threads: int | None) -> Iterator[None]:
+    """Deterministic algorithms (and `threads` threads) inside; torch's previous settings after."""
+    import torch
+
     prev_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    t_start = time.perf_counter()
     prev_det = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        _seed_everything(seed)
-        model, tok = _load_base(base_dir)
-        hidden = model.config.hidden_size
-        clean = [clean_text(t) for t in texts]
-
-        units: list[str] = []
-        u_all = None
-        if unit_targets is not None:
-            units = sorted({u for u in unit_targets if u})
-            u_index = {u: i for i, u in enumerate(units)}
-            u_all = np.array([u_index[u] if u else -100 for u in unit_targets], dtype=np.int64)
-            if not units:
-                u_all = None
-
-        tr_full, cal_full = _split_calibration(len(full), calib_fraction, seed, y_all[full])
-        tr_idx, cal_idx = np.sort(np.concatenate([full[tr_full], partial])), full[cal_full]
-
-        # --- the trainable part: the top `train_layers` encoder layers
-        n_layers = int(model.config.num_hidden_layers)
-        k = n_layers if train_layers is None else max(1, min(int(train_layers), n_layers))
-        start = n_layers - k
-        lora_cfg: dict[str, Any] | None = None
-        if method == "lora":
-            from peft import LoraConfig, get_peft_model
-
-            lora_cfg = dict(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                            target_modules=list(LORA_TARGETS), bias="none",
-                            layers_to_transform=list(range(start, n_layers)), layers_pattern="layer")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                enc_model = get_peft_model(model, LoraConfig(**lora_cfg))
-            base: Any = enc_model.get_base_model()
-            enc_lr = lr if lr is not None else 5e-4
-        else:  # "top": full fine-tuning of the top layers
-            for p in model.parameters():
-                p.requires_grad_(False)
-            for layer in model.encoder.layer[start:]:
-                for p in layer.parameters():
-                    p.requires_grad_(True)
-            enc_model = base = model
-            enc_lr = lr if lr is not None else 5e-5
-        layers: Any = base.encoder.layer
-        torch.manual_seed(seed)
-        head = _make_head(torch, hidden, len(LABELS))
-        unit_head = _make_head(torch, hidden, len(units)) if u_all is not None else None
-
-        y_tr = y_all[full[tr_full]]
-        pos = y_tr.sum(0)
-        neg = len(y_tr) - pos
-        pos_weight = np.clip(np.sqrt(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)), 1.0, 5.0)
-        # start the head at the base rates: calmer first steps
-        with torch.no_grad():
-            prior = np.clip((pos + 1) / (len(y_tr) + 2), 1e-3, 1 - 1e-3)
-            head.bias.copy_(torch.tensor(np.log(prior / (1 - prior)), dtype=torch.float32))
-
-        # The frozen bottom (embeddings + layers below `start`) is run once, in eval
-        # mode, and its output cached: each epoch then costs only the top layers.
-        from tqdm.auto import tqdm
-
-        rows = _tokenize(tok, clean, max_length)
-        lengths = np.array([len(r) for r in rows], dtype=np.int64)
-        pad_id = tok.pad_token_id
-        cache: list[Any] = [None] * len(clean)
-        base.eval()
-        pre = _length_batches(lengths[tr_idx], 32, 4096)
-        with torch.no_grad():
-            for bb in tqdm(pre, desc="encode frozen layers", unit="batch", disable=not progress, leave=False):
-                ids = tr_idx[bb]
-                input_ids, am = pad_ids([rows[i] for i in ids], pad_id)
-                h = _run_bottom(base, input_ids, am, start)
-                for row, i in enumerate(ids):
-                    cache[i] = h[row, : len(rows[i])].clone()
-
-        enc_params = [p for p in enc_model.parameters() if p.requires_grad]
-        head_params = list(head.parameters()) + (list(unit_head.parameters()) if unit_head else [])
-        opt = torch.optim.AdamW(
-            [{"params": enc_params, "lr": enc_lr, "weight_decay": weight_decay},
-             {"params": head_params, "lr": head_lr, "weight_decay": weight_decay}],
-        )
-        rng = np.random.default_rng(seed)
-        steps_per_epoch = math.ceil(len(tr_idx) / batch_size)
-        total = steps_per_epoch * epochs
-        if max_steps is not None:
-            total = min(total, max_steps)
-        warm = max(1, int(0.06 * total))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-        bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, dtype=torch.float32), reduction="none")
-        ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
-        drop = torch.nn.Dropout(0.1)
-
-        bar = tqdm(total=total, desc="train transformer", unit="step", disable=not progress, leave=True)
-        for layer in layers[start:]:
-            layer.train()
-        head.train()
-        t_loop = time.perf_counter()
-        step, seen, loss_ema = 0, 0, None
-        losses: list[float] = []
-        for ep in range(epochs):
-            for b in _train_batches(lengths[tr_idx], batch_size, rng):
-                if step >= total:
-                    break
-                ids = tr_idx[b]
-                h, am = _pad_cached([cache[i] for i in ids])
-                h = _run_top(base, h, am, start)
-                pooled = drop(_mean_pool(h, am))
-                loss = (bce(head(pooled), torch.from_numpy(y_all[ids])) * torch.from_numpy(w_all[ids])).mean()
-                if unit_head is not None and u_all is not None:
-                    ut = torch.from_numpy(u_all[ids])
-                    if (ut >= 0).any():
-                        loss = loss + unit_loss_weight * ce(unit_head(pooled), ut)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(enc_params + head_params, 1.0)
-                opt.step()
-                sched.step()
-                step += 1
-                seen += len(ids)
-                lv = float(loss.detach())
-                losses.append(lv)
-                loss_ema = lv if loss_ema is None else 0.95 * loss_ema + 0.05 * lv
-                bar.set_postfix(epoch=ep + 1, loss=f"{loss_ema:.3f}")
-                bar.update(1)
-        bar.close()
-        loop_seconds = time.perf_counter() - t_loop
-        del cache
-        train_seconds = time.perf_counter() - t_start
-
-        # --- merge LoRA into a plain encoder for evaluation/calibration/self-check
-        enc_model.eval()
-        head.eval()
-        adapter_sd: dict[str, Any] = {}
-        if method == "lora":
-            from peft import get_peft_model_state_dict
-
-            adapter_sd = {k: v.detach().clone().contiguous() for k, v in get_peft_model_state_dict(enc_model).items()}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                plain = enc_model.merge_and_unload()
-        else:
-            keep = tuple(f"encoder.layer.{i}." for i in range(start, n_layers))
-            adapter_sd = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()
-                          if k.startswith(keep)}
-            plain = model
-
-        def run(tx: Sequence[str], bf16: bool = matmul_dtype() == "bf16") -> tuple[np.ndarray, np.ndarray | None]:
-            # Calibrated with the precision that inference on this machine will use.
-            lg, ul = _forward_logits(plain, tok, head, unit_head, tx, max_length, 32, bf16=bf16)
-            return lg, ul
-
-        calib: list[tuple[float, float]] = [(1.0, 0.0)] * len(LABELS)
-        cal_metrics: dict[str, Any] = {}
-        if len(cal_idx):
-            z, _ = run([clean[i] for i in cal_idx])
-            yc = y_all[cal_idx]
-            calib = [_fit_platt(z[:, j], yc[:, j]) for j in range(len(LABELS))]
-            pc = _sigmoid(np.array([a for a, _ in calib]) * z + np.array([b for _, b in calib]))
-            cal_metrics = {lab: _binary_metrics(pc[:, j], yc[:, j]) for j, lab in enumerate(LABELS)}
-        check_logits, _ = run(list(_CHECK_TEXTS), bf16=False)
-
-        meta = {
-            "format": FORMAT,
-            "labels": list(LABELS),
-            "units": units,
-            "method": method,
-            "lora": lora_cfg,
-            "hidden_size": hidden,
-            "max_length": max_length,
-            "prefix": PREFIX,
-            "pooling": "mean",
-            "seed": seed,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": enc_lr,
-            "head_lr": head_lr,
-            "steps": step,
-            "train_layers": k,
-            "n_train": int(len(tr_idx)),
-            "n_calib": int(len(cal_idx)),
-            "pos_weight": pos_weight.tolist(),
-            "calibration": {"type": "platt", "a": [a for a, _ in calib], "b": [b for _, b in calib]},
-            "calib_metrics": cal_metrics,
-            "base": {"num_hidden_layers": model.config.num_hidden_layers,
-                     "vocab_size": model.config.vocab_size},
-            "check": {"texts": list(_CHECK_TEXTS), "logits": check_logits.tolist()},
-            "train_seconds": round(train_seconds, 1),
-        }
-        head_sd = {"head.weight": head.weight, "head.bias": head.bias}
-        if unit_head is not None:
-            head_sd.update({"unit_head.weight": unit_head.weight, "unit_head.bias": unit_head.bias})
-        _save_atomic(out_dir, adapter_sd, {k: v.detach().contiguous() for k, v in head_sd.items()}, meta)
+        yield
     finally:
         torch.use_deterministic_algorithms(prev_det)
         torch.set_num_threads(prev_threads)
 
+
+def _build_encoder(settings: TransformerSettings, n_units: int | None) -> _Encoder:
+    """The seeded base with its top `train_layers` layers trainable (LoRA or in full), and the
+    label head (plus a unit head over `n_units` units unless None)."""
+    import torch
+
+    _seed_everything(settings.seed)
+    model, tok = _load_base(Path(settings.base_dir))
+    n_layers = int(model.config.num_hidden_layers)
+    k = n_layers if settings.train_layers is None else max(1, min(int(settings.train_layers), n_layers))
+    start = n_layers - k
+    lora_cfg: dict[str, Any] | None = None
+    if settings.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora_cfg = dict(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                        target_modules=list(LORA_TARGETS), bias="none",
+                        layers_to_transform=list(range(start, n_layers)), layers_pattern="layer")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            enc_model = get_peft_model(model, LoraConfig(**lora_cfg))
+        bert: Any = enc_model.get_base_model()
+        enc_lr = settings.lr if settings.lr is not None else 5e-4
+    else:  # "top": full fine-tuning of the top layers
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for layer in model.encoder.layer[start:]:
+            for p in layer.parameters():
+                p.requires_grad_(True)
+        enc_model = bert = model
+        enc_lr = settings.lr if settings.lr is not None else 5e-5
+    torch.manual_seed(settings.seed)
+    hidden = model.config.hidden_size
+    head = _make_head(torch, hidden, len(LABELS))
+    unit_head = _make_head(torch, hidden, n_units) if n_units is not None else None
+    return _Encoder(model=model, tok=tok, enc_model=enc_model, bert=bert, start=start, lora_cfg=lora_cfg,
+                    enc_lr=enc_lr, head=head, unit_head=unit_head)
+
+
+def _pos_weight(y: np.ndarray) -> np.ndarray:
+    """Per label, the loss weight of a positive: sqrt(negatives / positives), within 1..5."""
+    pos = y.sum(0)
+    neg = len(y) - pos
+    return np.clip(np.sqrt(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)), 1.0, 5.0)
+
+
+def _start_at_base_rates(head: Any, y: np.ndarray) -> None:
+    """The head's bias at the labels' base rates: calmer first steps."""
+    import torch
+
+    with torch.no_grad():
+        prior = np.clip((y.sum(0) + 1) / (len(y) + 2), 1e-3, 1 - 1e-3)
+        head.bias.copy_(torch.tensor(np.log(prior / (1 - prior)), dtype=torch.float32))
+
+
+def _encode_frozen(enc: _Encoder, data: _TrainData, settings: TransformerSettings) -> tuple[list[Any], np.ndarray]:
+    """The frozen bottom (embeddings and the layers below `start`) run once over the training
+    rows, in eval mode, and cached (None for other rows): each epoch then costs only the top
+    layers. Also every text's token count."""
+    import torch
+    from tqdm.auto import tqdm
+
+    rows = _tokenize(enc.tok, data.clean, settings.max_length)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    cache: list[Any] = [None] * len(data.clean)
+    enc.bert.eval()
+    batches = _length_batches(lengths[data.tr_idx], 32, 4096)
+    with torch.no_grad():
+        for bb in tqdm(batches, desc="encode frozen layers", unit="batch", disable=not settings.progress, leave=False):
+            ids = data.tr_idx[bb]
+            input_ids, am = pad_ids([rows[i] for i in ids], enc.tok.pad_token_id)
+            h = _run_bottom(enc.bert, input_ids, am, enc.start)
+            for row, i in enumerate(ids):
+                cache[i] = h[row, : len(rows[i])].clone()
+    return cache, lengths
+
+
+def _optimizer(enc: _Encoder, n_train: int, settings: TransformerSettings) -> tuple[Any, Any, list[Any], int]:
+    """AdamW over what trains (encoder and heads at their own rates), 6% linear warm-up then
+    linear decay; (optimiser, scheduler, trained parameters, total steps)."""
+    import torch
+
+    enc_params = [p for p in enc.enc_model.parameters() if p.requires_grad]
+    head_params = list(enc.head.parameters()) + (list(enc.unit_head.parameters()) if enc.unit_head else [])
+    opt = torch.optim.AdamW(
+        [{"params": enc_params, "lr": enc.enc_lr, "weight_decay": settings.weight_decay},
+         {"params": head_params, "lr": settings.head_lr, "weight_decay": settings.weight_decay}],
+    )
+    total = math.ceil(n_train / settings.batch_size) * settings.epochs
+    if settings.max_steps is not None:
+        total = min(total, settings.max_steps)
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    return opt, sched, enc_params + head_params, total
+
+
+def _fit(enc: _Encoder, data: _TrainData, cache: list[Any], lengths: np.ndarray, pos_weight: np.ndarray,
+         settings: TransformerSettings) -> _FitStats:
+    """The training loop over length-pooled, shuffled batches of the cached bottom outputs."""
+    import torch
+    from tqdm.auto import tqdm
+
+    opt, sched, params, total = _optimizer(enc, len(data.tr_idx), settings)
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, dtype=torch.float32), reduction="none")
+    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    drop = torch.nn.Dropout(0.1)
+    rng = np.random.default_rng(settings.seed)
+    bar = tqdm(total=total, desc="train transformer", unit="step", disable=not settings.progress, leave=True)
+    for layer in enc.bert.encoder.layer[enc.start:]:
+        layer.train()
+    enc.head.train()
+    t_loop = time.perf_counter()
+    step, seen, loss_ema = 0, 0, None
+    losses: list[float] = []
+    for ep in range(settings.epochs):
+        for b in _train_batches(lengths[data.tr_idx], settings.batch_size, rng):
+            if step >= total:
+                break
+            ids = data.tr_idx[b]
+            h, am = _pad_cached([cache[i] for i in ids])
+            pooled = drop(_mean_pool(_run_top(enc.bert, h, am, enc.start), am))
+            loss = (bce(enc.head(pooled), torch.from_numpy(data.y[ids])) * torch.from_numpy(data.w[ids])).mean()
+            if enc.unit_head is not None and data.u is not None:
+                ut = torch.from_numpy(data.u[ids])
+                if (ut >= 0).any():
+                    loss = loss + settings.unit_loss_weight * ce(enc.unit_head(pooled), ut)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            seen += len(ids)
+            lv = float(loss.detach())
+            losses.append(lv)
+            loss_ema = lv if loss_ema is None else 0.95 * loss_ema + 0.05 * lv
+            bar.set_postfix(epoch=ep + 1, loss=f"{loss_ema:.3f}")
+            bar.update(1)
+    bar.close()
+    return _FitStats(steps=step, seen=seen, losses=losses, loop_seconds=time.perf_counter() - t_loop)
+
+
+def _export_weights(enc: _Encoder, method: str) -> tuple[dict[str, Any], Any]:
+    """(The weights training changed, as saved; a plain encoder with them merged, for calibration
+    and the self-check.)"""
+    enc.enc_model.eval()
+    enc.head.eval()
+    if method == "lora":
+        from peft import get_peft_model_state_dict
+
+        adapter_sd = {k: v.detach().clone().contiguous()
+                      for k, v in get_peft_model_state_dict(enc.enc_model).items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plain = enc.enc_model.merge_and_unload()
+        return adapter_sd, plain
+    keep = tuple(f"encoder.layer.{i}." for i in range(enc.start, enc.n_layers))
+    adapter_sd = {k: v.detach().clone().contiguous() for k, v in enc.model.state_dict().items() if k.startswith(keep)}
+    return adapter_sd, enc.model
+
+
+def _calibrate(plain: Any, enc: _Encoder, data: _TrainData,
+               max_length: int) -> tuple[list[tuple[float, float]], dict[str, Any]]:
+    """Per label, Platt scaling fitted on the calibration rows (identity without any) and its
+    figures there, with the precision that inference on this machine will use."""
+    bf16 = matmul_dtype() == "bf16"
+    calib: list[tuple[float, float]] = [(1.0, 0.0)] * len(LABELS)
+    cal_metrics: dict[str, Any] = {}
+    if len(data.cal_idx):
+        z, _ = _forward_logits(plain, enc.tok, enc.head, enc.unit_head, [data.clean[i] for i in data.cal_idx],
+                               max_length, 32, bf16=bf16)
+        yc = data.y[data.cal_idx]
+        calib = [_fit_platt(z[:, j], yc[:, j]) for j in range(len(LABELS))]
+        pc = _sigmoid(np.array([a for a, _ in calib]) * z + np.array([b for _, b in calib]))
+        cal_metrics = {lab: _binary_metrics(pc[:, j], yc[:, j]) for j, lab in enumerate(LABELS)}
+    return calib, cal_metrics
+
+
+def _meta(settings: TransformerSettings, enc: _Encoder, data: _TrainData, fit: _FitStats, pos_weight: np.ndarray,
+          calib: list[tuple[float, float]], cal_metrics: dict[str, Any], check_logits: np.ndarray,
+          train_seconds: float) -> dict[str, Any]:
+    """meta.json: hyper-parameters, label order, calibration and the self-check's logits."""
+    return {
+        "format": FORMAT,
+        "labels": list(LABELS),
+        "units": data.units,
+        "method": settings.method,
+        "lora": enc.lora_cfg,
+        "hidden_size": enc.model.config.hidden_size,
+        "max_length": settings.max_length,
+        "prefix": PREFIX,
+        "pooling": "mean",
+        "seed": settings.seed,
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "lr": enc.enc_lr,
+        "head_lr": settings.head_lr,
+        "steps": fit.steps,
+        "train_layers": enc.n_layers - enc.start,
+        "n_train": int(len(data.tr_idx)),
+        "n_calib": int(len(data.cal_idx)),
+        "pos_weight": pos_weight.tolist(),
+        "calibration": {"type": "platt", "a": [a for a, _ in calib], "b": [b for _, b in calib]},
+        "calib_metrics": cal_metrics,
+        "base": {"num_hidden_layers": enc.model.config.num_hidden_layers,
+                 "vocab_size": enc.model.config.vocab_size},
+        "check": {"texts": list(_CHECK_TEXTS), "logits": check_logits.tolist()},
+        "train_seconds": round(train_seconds, 1),
+    }
+
+
+def _write_model(out_dir: Path, enc: _Encoder, adapter_sd: dict[str, Any], meta: dict[str, Any]) -> None:
+    """The trained weights, the heads and meta.json into out_dir, replacing it atomically."""
+    head_sd = {"head.weight": enc.head.weight, "head.bias": enc.head.bias}
+    if enc.unit_head is not None:
+        head_sd.update({"unit_head.weight": enc.unit_head.weight, "unit_head.bias": enc.unit_head.bias})
+    _save_atomic(out_dir, adapter_sd, {k: v.detach().contiguous() for k, v in head_sd.items()}, meta)
+
+
+def _stats(meta: dict[str, Any], fit: _FitStats, train_seconds: float, out_dir: Path,
+           t_start: float) -> dict[str, Any]:
+    """What train_transformer returns: the training's figures and the folder's size."""
     size = sum(f.stat().st_size for f in out_dir.iterdir())
     return {
-        "n_train": int(len(tr_idx)),
-        "n_calib": int(len(cal_idx)),
-        "steps": step,
-        "examples_seen": seen,
+        "n_train": meta["n_train"],
+        "n_calib": meta["n_calib"],
+        "steps": fit.steps,
+        "examples_seen": fit.seen,
         "train_seconds": round(train_seconds, 1),
-        "loop_seconds": round(loop_seconds, 1),
-        "examples_per_second": round(seen / max(train_seconds, 1e-9), 2),
-        "loop_examples_per_second": round(seen / max(loop_seconds, 1e-9), 2),
-        "train_layers": k,
-        "final_loss": float(np.mean(losses[-20:])) if losses else None,
-        "pos_weight": pos_weight.tolist(),
+        "loop_seconds": round(fit.loop_seconds, 1),
+        "examples_per_second": round(fit.seen / max(train_seconds, 1e-9), 2),
+        "loop_examples_per_second": round(fit.seen / max(fit.loop_seconds, 1e-9), 2),
+        "train_layers": meta["train_layers"],
+        "final_loss": float(np.mean(fit.losses[-20:])) if fit.losses else None,
+        "pos_weight": meta["pos_weight"],
         "calibration": meta["calibration"],
-        "calib_metrics": cal_metrics,
-        "units": units,
+        "calib_metrics": meta["calib_metrics"],
+        "units": meta["units"],
         "out_dir": str(out_dir),
         "out_bytes": size,
         "total_seconds": round(time.perf_counter() - t_start, 1),

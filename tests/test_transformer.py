@@ -20,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from classifiers.base import LABELS  # noqa: E402
-from classifiers.transformer import TransformerScorer, clean_text, train_transformer  # noqa: E402
+from classifiers.transformer import TransformerScorer, TransformerSettings, clean_text, train_transformer  # noqa: E402
 
 TOY = [
     ("bansos pkh belum cair sudah tiga bulan tolong dicek", [1, 0, 0, 0], "linjamsos"),
@@ -100,11 +100,14 @@ def tiny_base(tmp_path_factory) -> Path:
 
 
 def _train(base: Path, out: Path, **kw):
+    """Train on the toy texts; keyword arguments: the data (texts, label_matrix, unit_targets,
+    label_weights) or TransformerSettings fields."""
     args: dict[str, Any] = dict(base_dir=base, seed=13, epochs=2, batch_size=8, max_length=32, progress=False,
                 train_layers=1, threads=1)
     texts, y = kw.pop("texts", TEXTS), kw.pop("label_matrix", Y)
+    data = {name: kw.pop(name) for name in ("unit_targets", "label_weights") if name in kw}
     args.update(kw)
-    return train_transformer(texts, y, out, **args)
+    return train_transformer(texts, y, out, TransformerSettings(**args), **data)
 
 
 @pytest.fixture(scope="module")
@@ -290,9 +293,10 @@ def test_partial_label_weights_never_calibrate(tiny_base, tmp_path):
 
 def test_bad_arguments(tiny_base, tmp_path):
     with pytest.raises(ValueError):
-        train_transformer(TEXTS, Y[:, :3], tmp_path / "x", base_dir=tiny_base, progress=False)
+        train_transformer(TEXTS, Y[:, :3], tmp_path / "x", TransformerSettings(base_dir=tiny_base, progress=False))
     with pytest.raises(ValueError):
-        train_transformer(TEXTS, Y, tmp_path / "x", base_dir=tiny_base, method="nope", progress=False)
+        train_transformer(TEXTS, Y, tmp_path / "x", TransformerSettings(base_dir=tiny_base, method="nope",
+                                                                         progress=False))
 
 
 def test_import_is_cheap():
