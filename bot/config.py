@@ -137,6 +137,23 @@ class PollingConfig(_Model):
     media_limit: int = Field(50, ge=1, le=100)
 
 
+class SurgeConfig(_Model):
+    """When a post surges (bot/surges.py): at least `min_tickets` comments needing an answer in
+    the last `window_minutes`, and at least `factor` times the account's usual number per
+    window over the past week. It closes after `quiet_minutes` without a new ticket."""
+
+    window_minutes: int = Field(10, ge=1, le=1440)
+    min_tickets: int = Field(30, ge=2, le=100000)
+    factor: float = Field(5.0, ge=1.0, le=1000.0)
+    quiet_minutes: int = Field(60, ge=1, le=10080)
+    # The card is edited in place; at most once per this many seconds per group (Telegram counts
+    # edits against the group's 20 messages a minute).
+    card_edit_seconds: int = Field(30, ge=3, le=3600)
+    # Group answers are posted as replies under each comment, at most this many per minute per
+    # account: well under Meta's call budget, and slow enough not to look like a spam bot.
+    replies_per_minute: int = Field(30, ge=1, le=600)
+
+
 class ChatConfig(_Model):
     chat_id: GroupId
     members: UserIds = ()
@@ -202,6 +219,7 @@ class RoutingConfig(_Model):
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     digest: DigestConfig = Field(default_factory=DigestConfig)
     polling: PollingConfig = Field(default_factory=lambda: PollingConfig.model_validate({}))
+    surges: SurgeConfig = Field(default_factory=lambda: SurgeConfig.model_validate({}))
     media_team: ChatConfig
     supervisor: ChatConfig
     accounts: dict[str, AccountConfig] = Field(min_length=1)

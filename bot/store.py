@@ -20,10 +20,13 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Seque
 
 import sqlite_utils
 
+from bot.store_surges import SurgeTables
 from bot.triage import ACTIVE_STATUSES, InboundMessage, Ticket, TicketDecision, iso
 
-# What an outbox row sends (the deliverer renders and sends each kind).
+# What an outbox row sends (the deliverer renders and sends each kind). A CARD is a surge's
+# card, rendered from the store when it is sent; an EDIT with "shows": "card" redraws it.
 TICKET, MIRROR, EDIT, TEXT, DOCUMENT, PHOTO = "ticket", "mirror", "edit", "text", "document", "photo"
+CARD = "card"
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +172,41 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     db.table("quarantine").create_index(["item_id"])
 
 
+def _migration_7(db: sqlite_utils.Database) -> None:
+    # Surges (a post going viral) and the groups of similar tickets within them; a group answer
+    # is one text approved once and posted under each comment of its group, one row per comment
+    # so that posting resumes after a restart where it stopped.
+    db.table("surges").create(
+        {"id": int, "account": str, "media_id": str, "caption": str, "permalink": str, "opened_at": str,
+         "last_ticket_at": str, "closed_at": str, "peak": int, "summary": str},
+        pk="id", not_null={"account", "media_id", "opened_at"})
+    db.table("surges").create_index(["account", "media_id", "closed_at"])
+    db.table("ticket_groups").create(
+        {"id": int, "surge_id": int, "account": str, "unit": str, "title": str, "vector_kind": str,
+         "centroid": bytes, "example_ticket_id": int, "created_at": str, "updated_at": str},
+        pk="id", not_null={"account", "created_at"}, foreign_keys=[("surge_id", "surges", "id")])
+    db.table("ticket_groups").create_index(["surge_id"])
+    db.execute("ALTER TABLE tickets ADD COLUMN surge_id INTEGER REFERENCES surges(id)")
+    db.execute("ALTER TABLE tickets ADD COLUMN group_id INTEGER REFERENCES ticket_groups(id)")
+    db.table("tickets").create_index(["surge_id"])
+    db.table("tickets").create_index(["group_id"])
+    db.table("group_answers").create(
+        {"id": int, "group_id": int, "text": str, "author": int, "status": str, "approved_by": int,
+         "created_at": str, "approved_at": str, "updated_at": str},
+        pk="id", not_null={"group_id", "text", "status", "created_at"},
+        foreign_keys=[("group_id", "ticket_groups", "id")])
+    db.table("group_answers").create_index(["group_id"])
+    db.table("group_replies").create(
+        {"answer_id": int, "ticket_id": int, "status": str, "attempts": int, "not_before": str,
+         "instagram_id": str, "error": str, "updated_at": str},
+        pk=("answer_id", "ticket_id"), not_null={"status"},
+        foreign_keys=[("answer_id", "group_answers", "id"), ("ticket_id", "tickets", "id")])
+    db.table("group_replies").create_index(["status", "not_before"])
+    db.table("group_replies").create_index(["ticket_id"])
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
-    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6)
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7)
 
 
 class Store:
@@ -187,6 +223,7 @@ class Store:
         self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
+        self.surges = SurgeTables(conn, self.transaction, self._ticket_rows)
 
     def close(self) -> None:
         self.db.conn.close()
@@ -340,10 +377,12 @@ class Store:
         *,
         now: datetime,
         deliver_to: Callable[[int, TicketDecision], Sequence[tuple[str, int, str]]] | None = None,
+        surge_id: int | None = None,
     ) -> int | None:
         """Mark a message triaged and make its ticket (at most one, ever), its first
         event and its outbox rows in one transaction. Returns the new ticket id,
-        or None when no ticket was made (no answer needed, or made before)."""
+        or None when no ticket was made (no answer needed, or made before).
+        A ticket in a surge (`surge_id`) gets no message of its own: the surge card shows it."""
         stamp = iso(now)
         with self.transaction():
             updated = self.db.execute(
@@ -355,10 +394,11 @@ class Store:
             msg = self.db.execute("SELECT account, channel, created_at FROM messages WHERE id = ?", [message_id]).fetchone()
             cursor = self.db.execute(
                 "INSERT OR IGNORE INTO tickets (message_id, account, channel, unit, status, labels, scores, "
-                "unit_source, lang, received_at, created_at, updated_at, deadline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "unit_source, lang, received_at, created_at, updated_at, deadline, surge_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [message_id, msg[0], msg[1], decision.unit, decision.status, json.dumps(list(decision.labels)),
                  json.dumps(dict(decision.scores)), decision.unit_source, decision.lang, msg[2], stamp, stamp,
-                 iso(decision.deadline) if decision.deadline else None],
+                 iso(decision.deadline) if decision.deadline else None, surge_id],
             )
             if not cursor.rowcount:
                 return None
@@ -366,7 +406,7 @@ class Store:
             self._add_event(ticket_id, stamp, "system", "created",
                             {"unit": decision.unit, "status": decision.status, "labels": list(decision.labels),
                              "spam_flag": decision.spam_flag, "may_hide": decision.may_hide})
-            for key, chat_id, kind in deliver_to(ticket_id, decision) if deliver_to else ():
+            for key, chat_id, kind in deliver_to(ticket_id, decision) if deliver_to and surge_id is None else ():
                 self._enqueue(key, chat_id, kind, ticket_id, None, stamp)
             return ticket_id
 
@@ -593,6 +633,10 @@ class Store:
     def retarget_chat(self, old_chat_id: int, new_chat_id: int) -> None:
         """A group became a supergroup: unsent messages follow it to the new id."""
         self.db.execute("UPDATE outbox SET chat_id = ? WHERE chat_id = ? AND sent_at IS NULL", [new_chat_id, old_chat_id])
+
+    def has_outbox_prefix(self, prefix: str) -> bool:
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self.db.execute("SELECT 1 FROM outbox WHERE key LIKE ? ESCAPE '\\' LIMIT 1", [like]).fetchone() is not None
 
     def sent_message(self, key: str) -> dict[str, Any] | None:
         rows = _dicts(self.db.execute("SELECT * FROM outbox WHERE key = ? AND sent_at IS NOT NULL", [key]))
@@ -971,4 +1015,5 @@ def _ticket_from_row(row: Mapping[str, Any]) -> Ticket:
         deadline=parse_iso(row["deadline"]), acknowledged_by=row["acknowledged_by"],
         acknowledged_at=parse_iso(row["acknowledged_at"]), resolved_by=row["resolved_by"],
         resolved_at=parse_iso(row["resolved_at"]), resolution_note=row["resolution_note"],
+        surge_id=row.get("surge_id"), group_id=row.get("group_id"),
     )

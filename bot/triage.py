@@ -71,6 +71,8 @@ class Ticket:
     resolved_by: int | None
     resolved_at: datetime | None
     resolution_note: str | None
+    surge_id: int | None = None  # the surge of its post it arrived in (bot/surges.py), if any
+    group_id: int | None = None  # the group of similar tickets it belongs to, if any
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
