@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Sequence
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
@@ -25,12 +25,15 @@ from telegram.ext import (
     filters,
 )
 
+from bot import surges
 from bot import telegram_ui as ui
 from bot.answers import Answers, follow_spam_correction, spam_hidden_view
 from bot.callbacks import Callback
 from bot.callbacks import parse as parse_callback
 from bot.config import ConfigError, Settings
 from bot.delivery import Deliverer, Limits, keyboard, telegram_request
+from bot.group_replies import GroupReplier
+from bot.groups import Group, GroupService
 from bot.instagram import InstagramClient
 from bot.jobs import deliver_alerts
 from bot.service import Actor, TicketService
@@ -54,12 +57,16 @@ class Services:
     store: Store
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
     limits: Limits = field(default_factory=Limits)
+    reply_gap: float | None = None  # seconds between group replies; None: routing.yaml's pace
 
     def __post_init__(self) -> None:
         self.tickets = TicketService(self.store, self.settings.routing, self.clock)
         self.renderer = TicketRenderer(self.store, self.settings, self.clock)
         self._instagram: dict[str, tuple[str, InstagramClient]] = {}  # account -> (token, client)
         self.answers = Answers(self.store, self.settings.routing, self.tickets, self.instagram, self.clock)
+        self.groups = GroupService(self.store, self.settings.routing, self.tickets, self.clock)
+        self.replier = GroupReplier(self.store, self.settings.routing, self.tickets, self.instagram, self.clock,
+                                    seconds_per_reply=self.reply_gap)
 
     async def instagram(self, account: str) -> Any:
         """One long-lived Instagram client per account and token, opened on first use
@@ -109,6 +116,12 @@ class TicketRenderer:
             return ui.mirror_message(ticket, **common)  # type: ignore[arg-type]
         return ui.ticket_message(ticket, masked=masked, **common)  # type: ignore[arg-type]
 
+    def card(self, surge_id: int) -> ui.Rendered | None:
+        from bot.surge_job import render_card
+
+        card = render_card(self.settings, self.store, surge_id)
+        return None if card is None else ui.Rendered(card[0], card[1])
+
     def batch(self, chat_id: int, ticket_ids: Sequence[int]) -> ui.Rendered:
         tickets = [t for t in (self.store.ticket(i) for i in ticket_ids) if t is not None]
         title = "tim media" if chat_id == self.store.chat_alias(self.settings.routing.media_team.chat_id) else (
@@ -138,6 +151,9 @@ def build_application(settings: Settings, services: Services) -> Application:  #
     app.add_handler(CommandHandler(["cari"], _cmd_search))
     app.add_handler(CommandHandler(["spam"], _cmd_spam))
     app.add_handler(CommandHandler(["templat"], _cmd_templates))
+    app.add_handler(CommandHandler(["kelompok"], _cmd_group))
+    app.add_handler(CommandHandler(["jawabkelompok"], _cmd_group_answer))
+    app.add_handler(CommandHandler(["keluarkan"], _cmd_take_out))
     app.add_handler(CommandHandler(["bantuan", "start", "help"], _cmd_help))
     app.add_handler(CallbackQueryHandler(_on_button))
     app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, _on_reply))
@@ -268,8 +284,11 @@ async def _cmd_queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     title = "Antrian semua unit" if actor.scope.sees_everything else "Antrian unit " + ", ".join(
         u.upper() for _, u in sorted(actor.scope.units))
+    groups = {g: (services.store.surges.group(g) or {}).get("title") or ""
+              for g in {t.group_id for t in tickets if t.group_id}}
     await _reply(update, ui.queue_message(tickets, services.settings.routing.timezone, title, now=services.clock(),
-                                          people=_people(services, tickets), show_unit=actor.scope.sees_everything))
+                                          people=_people(services, tickets), show_unit=actor.scope.sees_everything,
+                                          groups=groups))
 
 
 async def _cmd_ticket(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -352,7 +371,7 @@ def _people(services: Services, tickets: Sequence[Ticket]) -> dict[int, str]:
 # person must hold the action's right) loads the ticket, then the action's function
 # runs. Callback data can be forged, so nothing is shown or changed before that check.
 
-ButtonAction = Callable[[Update, "Services", Actor, Callback, Ticket], Awaitable["str | None"]]
+ButtonAction = Callable[[Update, "Services", Actor, Callback, Any], Awaitable["str | None"]]
 
 
 async def _on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -367,8 +386,10 @@ async def _on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await query.answer(ui.refusal("unknown"))
         return
     try:
-        ticket = services.tickets.authorize(actor, callback)
-        toast = await action(update, services, actor, callback, ticket)
+        target: Ticket | Group = (services.groups.authorize(actor, callback)
+                                  if callback.on_group or callback.on_group_answer
+                                  else services.tickets.authorize(actor, callback))
+        toast = await action(update, services, actor, callback, target)
     except Refused as err:
         log.info("refused button %s from user %s: %s", query.data, actor.person.user_id, err)
         try:
@@ -390,6 +411,78 @@ def services_wake(context: ContextTypes.DEFAULT_TYPE) -> None:
     deliverer = context.application.bot_data.get("deliverer")
     if deliverer is not None:
         deliverer.wake.set()
+    _services(context).replier.wake.set()
+
+
+# -- group buttons (a group of similar tickets in a surge) --------------------------------
+
+
+async def _group_view(update: Update, services: Services, actor: Actor, cb: Callback, group: Group) -> str:
+    text, buttons = services.groups.view(group)
+    await _send_or_show(update, ui.Rendered(text, buttons))
+    return f"Kelompok #{group.id}"
+
+
+async def _group_ack(update: Update, services: Services, actor: Actor, cb: Callback, group: Group) -> str:
+    toast = services.groups.acknowledge_all(actor, group)
+    await _show_group(update, services, group)
+    return toast
+
+
+async def _group_done(update: Update, services: Services, actor: Actor, cb: Callback, group: Group) -> str:
+    toast = services.groups.resolve_all(actor, group)
+    await _show_group(update, services, group)
+    return toast
+
+
+async def _group_move(update: Update, services: Services, actor: Actor, cb: Callback, group: Group) -> str:
+    if cb.arg is None:
+        row = services.store.surges.group(group.id) or {}
+        text, buttons = surges.group_unit_picker(row, services.groups.unit_choices(group))
+        await _show(update, ui.Rendered(text, buttons))
+        return "Pilih unit tujuan kelompok ini."
+    toast = services.groups.reassign_all(actor, group, cb.arg)
+    await _show_group(update, services, group)
+    return toast
+
+
+async def _group_answer_how(update: Update, services: Services, actor: Actor, cb: Callback, group: Group) -> str:
+    return (f"Ketik /jawabkelompok {group.id} lalu teks jawabannya, atau /templat k{group.id} NOMOR "
+            "untuk jawaban baku. Tim media menyetujuinya sekali untuk seluruh kelompok.")
+
+
+async def _group_answer_send(update: Update, services: Services, actor: Actor, cb: Callback, group: Group) -> str:
+    toast = services.groups.approve(actor, cb.target)
+    text, buttons = services.groups.answer_view(cb.target, services.settings.routing.surges.replies_per_minute)
+    await _show(update, ui.Rendered(text, buttons))
+    return toast
+
+
+async def _group_answer_retry(update: Update, services: Services, actor: Actor, cb: Callback, group: Group) -> str:
+    return services.groups.retry_failed(actor, cb.target)
+
+
+async def _group_answer_more(update: Update, services: Services, actor: Actor, cb: Callback, group: Group) -> str:
+    toast = services.groups.send_to_late_arrivals(actor, cb.target)
+    await _show(update, ui.Rendered(f"✅ {html.escape(toast)}"))
+    return toast
+
+
+async def _show_group(update: Update, services: Services, group: Group) -> None:
+    """Redraw the pressed message as the group's current view (a failed redraw undoes nothing)."""
+    text, buttons = services.groups.view(group)
+    try:
+        await _show(update, ui.Rendered(text, buttons))
+    except TelegramError:
+        log.warning("could not redraw group %s", group.id, exc_info=True)
+
+
+async def _send_or_show(update: Update, rendered: ui.Rendered) -> None:
+    """A group opened from a surge card comes as a message of its own: the card stays."""
+    query = update.callback_query
+    if query is not None and isinstance(query.message, Message):
+        await query.message.reply_html(rendered.text, reply_markup=keyboard(rendered.buttons),
+                                       disable_web_page_preview=True)
 
 
 async def _acknowledge(update: Update, services: Services, actor: Actor, cb: Callback, ticket: Ticket) -> str:
@@ -472,6 +565,9 @@ _BUTTONS: dict[str, ButtonAction] = {
     "fix": _correction_picker, "fixl": _correction_picker, "fixu": _correction_picker, "fixok": _correct,
     "reveal": _reveal, "hide": _back_to_ticket, "cancel": _back_to_ticket, "open": _open, "answer": _how_to_answer,
     "send": _send_draft, "edit": _edit_draft, "spam_hide": _hide_comment, "spam_show": _hide_comment,
+    "g_view": _group_view, "g_ack": _group_ack, "g_move": _group_move, "g_done": _group_done,
+    "g_answer": _group_answer_how, "ga_send": _group_answer_send, "ga_retry": _group_answer_retry,
+    "ga_more": _group_answer_more,
 }
 
 
@@ -552,6 +648,69 @@ async def _on_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services_wake(context)
 
 
+def _group_id(arg: str) -> int | None:
+    arg = arg.lstrip("#").lower().removeprefix("k")
+    return int(arg) if arg.isdigit() else None
+
+
+async def _cmd_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/kelompok ID: a group of similar tickets in a surge, with its buttons."""
+    services, actor = _services(context), _actor(update, context)
+    if actor is None:
+        return
+    group_id = _group_id(context.args[0]) if context.args else None
+    if group_id is None:
+        await _refuse_command(update, "Tulis nomor kelompoknya, misalnya: /kelompok 12")
+        return
+    try:
+        _require_known(actor)
+        group = services.groups.load(actor, group_id, "g_view")
+    except Refused as err:
+        await _refuse_command(update, str(err))
+        return
+    text, buttons = services.groups.view(group)
+    await _reply(update, ui.Rendered(text, buttons))
+
+
+async def _cmd_group_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/jawabkelompok ID TEKS: one answer for the whole group, to the media team for approval."""
+    services, actor = _services(context), _actor(update, context)
+    if actor is None:
+        return
+    args = context.args or []
+    group_id = _group_id(args[0]) if args else None
+    text = (update.effective_message.text or "").split(maxsplit=2)[2:] if update.effective_message else []
+    if group_id is None or not text:
+        await _refuse_command(update, "Tulis nomor kelompok dan jawabannya, misalnya: /jawabkelompok 12 Terima kasih…")
+        return
+    try:
+        group = services.groups.load(actor, group_id, "g_answer")
+        services.groups.draft(actor, group, text[0], services.settings.routing.surges.replies_per_minute)
+    except Refused as err:
+        await _refuse_command(update, str(err))
+        return
+    await _reply(update, ui.Rendered(f"Draf jawaban kelompok #{group_id} diteruskan ke tim media untuk disetujui."))
+    services_wake(context)
+
+
+async def _cmd_take_out(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/keluarkan ID: a ticket leaves its group and is handled on its own."""
+    services, actor = _services(context), _actor(update, context)
+    if actor is None:
+        return
+    if not context.args or not context.args[0].lstrip("#").isdigit():
+        await _refuse_command(update, "Tulis nomor tiketnya, misalnya: /keluarkan 123")
+        return
+    try:
+        _require_known(actor)
+        answer = services.groups.take_out(actor, int(context.args[0].lstrip("#")))
+    except Refused as err:
+        await _refuse_command(update, str(err))
+        return
+    await _reply(update, ui.Rendered(html.escape(answer)))
+    services_wake(context)
+
+
 async def _cmd_templates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/templat: this unit's standard answers; /templat ID drafts one for ticket ID."""
     services, actor = _services(context), _actor(update, context)
@@ -562,6 +721,9 @@ async def _cmd_templates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         (a, u) for a, acc in routing.accounts.items() for u in acc.units]
     templates = [(a, u, name, text) for a, u in units for name, text in routing.accounts[a].units[u].templates.items()]
     args = context.args or []
+    if len(args) >= 2 and args[0].lower().startswith("k") and _group_id(args[0]) and args[1].isdigit():
+        await _group_template(update, context, services, actor, _group_id(args[0]) or 0, int(args[1]) - 1)
+        return
     if len(args) >= 2 and args[0].lstrip("#").isdigit() and args[1].isdigit():
         ticket_id, index = int(args[0].lstrip("#")), int(args[1]) - 1
         try:
@@ -589,6 +751,23 @@ async def _cmd_templates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         number += 1
         lines.append(f"{number}. <b>{html.escape(name)}</b>: {html.escape(text[:300])}")
     await _reply(update, ui.Rendered("\n".join(lines)[:4000]))
+
+
+async def _group_template(update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, actor: Actor,
+                          group_id: int, index: int) -> None:
+    """/templat kID NOMOR: a unit's standard answer as the group's answer."""
+    try:
+        group = services.groups.load(actor, group_id, "g_answer")
+        own = list(services.settings.routing.accounts[group.account].units[group.unit or ""].templates.values()) \
+            if group.unit in services.settings.routing.accounts[group.account].units else []
+        if not 0 <= index < len(own):
+            raise Refused("Nomor templat tidak ada. Ketik /templat untuk melihat daftarnya.")
+        services.groups.draft(actor, group, own[index], services.settings.routing.surges.replies_per_minute)
+    except Refused as err:
+        await _refuse_command(update, str(err))
+        return
+    await _reply(update, ui.Rendered(f"Draf jawaban baku untuk kelompok #{group_id} diteruskan ke tim media."))
+    services_wake(context)
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -26,6 +26,14 @@ Wire format, kept stable so that buttons already shown in the groups keep workin
     a:<draft>:edit                Ubah a draft answer                             -> action "edit"
     a:<id>:hide                   Sembunyikan a comment on Instagram (spam)       -> action "spam_hide"
     a:<id>:unhide                 Tampilkan a hidden comment again                -> action "spam_show"
+    g:<group>:view                a group of similar tickets in a surge           -> action "g_view"
+    g:<group>:ack                 Terima semua: acknowledge the group's tickets   -> action "g_ack"
+    g:<group>:move[:<unit>]       Alihkan the whole group (picker, then unit)     -> action "g_move"
+    g:<group>:done                Selesai semua                                   -> action "g_done"
+    g:<group>:answer              Jawab: how to draft one answer for the group    -> action "g_answer"
+    ga:<answer>:send              Kirim a group answer under every comment        -> action "ga_send"
+    ga:<answer>:retry             Coba lagi the replies that failed               -> action "ga_retry"
+    ga:<answer>:more              the same answer for tickets that joined later   -> action "ga_more"
 
 <codes> are label letters in this order: c=complaint, q=question, n=negative,
 s=spam ("" for none); <sel> is "<codes>.<unit>" ("cq.pfm", "s.", ".humas").
@@ -48,15 +56,21 @@ _CODE_LABELS = {code: label for label, code in LABEL_CODES.items()}
 
 # Actions on a draft answer: their id is the draft's, not the ticket's.
 DRAFT_ACTIONS = frozenset({"send", "edit"})
+# Actions on a group of tickets (id: the group's) and on a group answer (id: the answer's).
+GROUP_ACTIONS = frozenset({"g_view", "g_ack", "g_move", "g_done", "g_answer"})
+GROUP_ANSWER_ACTIONS = frozenset({"ga_send", "ga_retry", "ga_more"})
 # action -> (prefix, word on the wire)
 _WIRE: Mapping[str, tuple[str, str]] = {
     **{a: ("t", a) for a in ("ack", "move", "done", "fix", "fixl", "fixu", "fixok", "cancel", "reveal", "hide",
                              "open", "answer")},
     "send": ("a", "send"), "edit": ("a", "edit"), "spam_hide": ("a", "hide"), "spam_show": ("a", "unhide"),
+    **{a: ("g", a[2:]) for a in GROUP_ACTIONS},
+    **{a: ("ga", a[3:]) for a in GROUP_ANSWER_ACTIONS},
 }
 _ACTION = {wire: action for action, wire in _WIRE.items()}
 _PLAIN = frozenset({"ack", "done", "fix", "cancel", "reveal", "hide", "open", "answer",
-                    "send", "edit", "spam_hide", "spam_show"})
+                    "send", "edit", "spam_hide", "spam_show", "g_view", "g_ack", "g_done", "g_answer",
+                    *GROUP_ANSWER_ACTIONS})
 _KEY = re.compile(r"[a-z][a-z0-9_]*")
 _CODES = re.compile(r"[cqns]*")
 _SEL = re.compile(r"([cqns]*)\.((?:[a-z][a-z0-9_]*)?)")
@@ -78,11 +92,19 @@ class Callback:
         return self.action in DRAFT_ACTIONS
 
     @property
+    def on_group(self) -> bool:
+        return self.action in GROUP_ACTIONS
+
+    @property
+    def on_group_answer(self) -> bool:
+        return self.action in GROUP_ANSWER_ACTIONS
+
+    @property
     def data(self) -> str:
         """The callback_data string (see the module docstring)."""
         prefix, word = _WIRE[self.action]
         args: list[str] = []
-        if self.action == "move" and self.arg:
+        if self.action in ("move", "g_move") and self.arg:
             args = [self.arg]
         elif self.action == "fixl":
             args = [self.arg or "", _selection(self.labels, self.unit)]
@@ -133,7 +155,7 @@ def parse(data: str) -> Callback | None:
         return None
     if action in _PLAIN and not args:
         return Callback(target, action)
-    if action == "move" and len(args) <= 1 and all(_KEY.fullmatch(a) for a in args):
+    if action in ("move", "g_move") and len(args) <= 1 and all(_KEY.fullmatch(a) for a in args):
         return Callback(target, action, args[0] if args else None)
     if action == "fixl" and len(args) == 2 and args[0] in LABEL_CODES:
         return _with_selection(Callback(target, action, args[0]), args[1])

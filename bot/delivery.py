@@ -32,7 +32,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
 
-from bot.store import DOCUMENT, EDIT, MIRROR, PHOTO, TEXT, TICKET, Store
+from bot.store import CARD, DOCUMENT, EDIT, MIRROR, PHOTO, TEXT, TICKET, Store
 from bot.callbacks import Button, from_payload
 from bot.telegram_ui import Rendered
 
@@ -82,6 +82,12 @@ class Renderer(Protocol):
     def ticket(self, ticket_id: int, kind: str) -> Rendered | None: ...
 
     def batch(self, chat_id: int, ticket_ids: Sequence[int]) -> Rendered: ...
+
+    def card(self, surge_id: int) -> Rendered | None: ...
+
+
+class CardNotSentYet(Exception):
+    """An edit of a surge card whose first send has not been recorded yet: tried again shortly."""
 
 
 class FloodGuard:
@@ -265,6 +271,8 @@ class Deliverer:
             report.retry_after.append(seconds)
             self.paused_until = time.monotonic() + seconds  # Telegram asks the whole bot to wait
             self._retry(group, "429", seconds)
+        elif isinstance(err, CardNotSentYet):
+            self._retry(group, "kartu lonjakan belum terkirim", 3)
         elif isinstance(err, ChatMigrated):
             log.warning("chat %s became supergroup %s", chat_id, err.new_chat_id)
             self.store.add_chat_alias(chat_id, int(err.new_chat_id), self.clock())
@@ -321,6 +329,12 @@ class Deliverer:
         if kind in BATCHABLE:
             rendered = self.renderer.ticket(first["ticket_id"], kind)
             return None if rendered is None else await self._send_rendered(chat_id, rendered)
+        if kind == CARD:
+            rendered = self.renderer.card(payload["surge_id"])
+            return None if rendered is None else await self._send_rendered(chat_id, rendered)
+        if kind == EDIT and payload.get("shows") == "card":
+            await self._edit_card(chat_id, payload)
+            return None
         if kind == EDIT:
             await self._edit(chat_id, first["ticket_id"], payload)
             return None
@@ -362,6 +376,23 @@ class Deliverer:
                 reply_markup=keyboard(rendered.buttons), disable_web_page_preview=True)
         except BadRequest as err:
             # Already showing this state, or deleted by someone: nothing left to do.
+            if "not modified" not in str(err).lower() and "not found" not in str(err).lower():
+                raise
+
+    async def _edit_card(self, chat_id: int, payload: Mapping[str, Any]) -> None:
+        """Show a surge card's current state in the message that first showed it."""
+        sent = self.store.sent_message(payload["card_key"])
+        if sent is None or sent["telegram_message_id"] is None:
+            raise CardNotSentYet(payload["card_key"])
+        rendered = self.renderer.card(payload["surge_id"])
+        if rendered is None:
+            return
+        _calling()
+        try:
+            await self.bot.edit_message_text(
+                chat_id=chat_id, message_id=sent["telegram_message_id"], text=rendered.text, parse_mode="HTML",
+                reply_markup=keyboard(rendered.buttons), disable_web_page_preview=True)
+        except BadRequest as err:
             if "not modified" not in str(err).lower() and "not found" not in str(err).lower():
                 raise
 

@@ -481,6 +481,22 @@ class InstagramClient:
                 break
         return media[:limit]
 
+    async def media(self, media_id: str) -> Media:
+        """One post: its caption and link (for the surge card)."""
+        body = await self._call("GET", f"/{media_id}", params={"fields": MEDIA_FIELDS})
+        try:
+            return parse_media(body)
+        except _BadItem as exc:
+            raise TransientError(f"GET /{media_id} answered without a post: {exc}") from None
+
+    async def replies(self, comment_id: str) -> list[Comment]:
+        """The replies under a top-level comment (to see whether our own reply is already there)."""
+        found: list[Comment] = []
+        params = {"fields": "id,text,timestamp,username,from{id,username},parent_id", "limit": "50"}
+        async for page in self._pages(f"/{comment_id}/replies", params):
+            found += self._parse_items(page, "comment", lambda r: parse_comment(r, "", comment_id))
+        return found
+
     async def iter_comments(self, media_id: str, *, page_size: int = 50) -> AsyncIterator[list[Comment]]:
         """Pages of a media's top-level comments, each followed by its replies (flattened, parent_id set)."""
         params = {"fields": COMMENT_FIELDS, "limit": str(page_size)}

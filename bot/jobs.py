@@ -11,9 +11,9 @@ import html
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
-from bot import service
+from bot import service, surge_job
 from bot.config import Settings
 from bot.deadlines import deadline
 from bot.instagram import Comment, DirectMessage, InstagramClient, InstagramError, TokenInvalid
@@ -141,6 +141,7 @@ async def triage_pending(
     now: datetime,
     batch_size: int = 64,
     destinations: Callable[[int, TicketDecision], Sequence[tuple[str, int, str]]] | None = None,
+    client_for: Callable[[str], Awaitable[Any]] | None = None,
 ) -> list[int]:
     """Classify every stored message not yet triaged and make its ticket.
 
@@ -155,15 +156,22 @@ async def triage_pending(
         return deadline(received, days, calendar=calendar)
 
     made: list[int] = []
+    # Before any ticket is made: a post whose waiting comments make it surge gets one card,
+    # not a message per ticket (bot/surge_job.py).
+    surge_job.open_new_surges(settings, store, now=now)
+    surging = store.surges.open_surges()
     while batch := store.untriaged_messages(batch_size):
         predictions = await asyncio.to_thread(classifier.predict, [m.for_classifier() for m in batch])
         for message, prediction in zip(batch, predictions):
             decision = decide(message, _checked(prediction, settings, message.account), deadline_for)
             ticket_id = store.record_triage(
-                message.id, prediction_json(prediction), decision, now=now, deliver_to=destinations
+                message.id, prediction_json(prediction), decision, now=now, deliver_to=destinations,
+                surge_id=surge_job.surge_of(surging, message.account, message.channel, message.media_id),
             )
             if ticket_id is not None:
                 made.append(ticket_id)
+    if surging:
+        await surge_job.after_triage(settings, store, classifier, made, now=now, client_for=client_for)
     return made
 
 

@@ -51,7 +51,8 @@ class Runtime:
                     report = await jobs.poll_account(self.settings, self.store, account, now=now)
                     log.info("poll %s: %s new, %s calls", account, report.new_messages, report.calls)
             made = await jobs.triage_pending(self.settings, self.store, self.classifier, now=now,
-                                             destinations=jobs.ticket_destinations(self.settings))
+                                             destinations=jobs.ticket_destinations(self.settings),
+                                             client_for=self.services.instagram)
             await hide_new_spam(self.store, self.settings.routing, made, self.services.instagram, now=now)
             jobs.deliver_alerts(self.settings, self.store, now=now)
             self.deliverer.wake.set()
@@ -90,9 +91,10 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, classifier: Classifier, limits: Limits = Limits(),
-                  clock: Callable[[], datetime] | None = None) -> Runtime:
+                  clock: Callable[[], datetime] | None = None, reply_gap: float | None = None) -> Runtime:
+    """`reply_gap` overrides the seconds between group replies (tests squeeze the minute)."""
     store = Store(settings.db_path)
-    services = Services(settings, store, clock or (lambda: datetime.now(timezone.utc)), limits)
+    services = Services(settings, store, clock or (lambda: datetime.now(timezone.utc)), limits, reply_gap)
     app = build_application(settings, services)
     deliverer = make_deliverer(app, services)
     app.bot_data["deliverer"] = deliverer
@@ -137,6 +139,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event,
         await _close_after_failed_start(runtime)
         raise telegram_startup_error(err, runtime.settings.telegram_api_url) from None
     sender = asyncio.create_task(runtime.deliverer.run(stop))
+    replier = asyncio.create_task(runtime.services.replier.run(stop))
     scheduler.start()
     if on_started:
         on_started(app.bot.bot)
@@ -147,6 +150,7 @@ async def serve(runtime: Runtime, stop: asyncio.Event,
         await app.updater.stop()
         stop.set()
         await sender
+        await replier
         await app.stop()
         await app.shutdown()
         await runtime.services.aclose()
@@ -222,11 +226,12 @@ def standard_jobs(settings: Settings) -> dict[str, tuple[Callable[..., Any], dic
     minute, the digest on weekday mornings, the monthly report on the first days of a month
     (each job itself skips holidays and days that are not the first working day), and the
     Instagram token refresh at night."""
-    from bot import digest_job, reminders, tokens
+    from bot import digest_job, reminders, surge_job, tokens
 
     at = settings.routing.digest.time
     return {
         "remind": (reminders.sweep, {"trigger": "interval", "minutes": 1}),
+        "surges": (surge_job.sweep, {"trigger": "interval", "minutes": 1}),
         # Checked daily, refreshed weekly: a bot down on the day catches up the next.
         "tokens": (tokens.refresh_tokens, {"trigger": "cron", "hour": 4, "minute": 30}),
         "digest": (digest_job.send_digest,

@@ -159,6 +159,10 @@ class TicketService:
             found.append(ticket)
         return found
 
+    def apply(self, ticket: Ticket, actor: Actor, change: Change) -> None:
+        """Apply a change `workflow` decided (group actions apply one per ticket)."""
+        self._apply(ticket, actor, change)
+
     def _apply(self, ticket: Ticket, actor: Actor, change: Change) -> None:
         enqueue: list[tuple[object, ...]] = list(self.edits(ticket.id))
         for unit in change.notify_units:

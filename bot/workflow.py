@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from bot.indonesian import unit_label
 from bot.triage import ACKNOWLEDGED, ACTIVE_STATUSES, OPEN, RESOLVED, SPAM, STATUSES, Ticket
@@ -106,7 +106,17 @@ def chat_scope(routing: RoutingConfig, chat_id: int) -> ChatScope | None:
     return ChatScope(chat_id, "unit", units) if units else None
 
 
-def check_may_act(routing: RoutingConfig, who: Person, ticket: Ticket) -> None:
+class Owned(Protocol):
+    """What the checks need of a ticket or a group: whose it is."""
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def unit(self) -> str | None: ...
+
+
+def check_may_act(routing: RoutingConfig, who: Person, ticket: Owned) -> None:
     """Officers act on their own unit's tickets; the media team and supervisor on all."""
     if who.sees_everything:
         return
@@ -123,7 +133,7 @@ def check_media(who: Person, action: str) -> None:
         raise Refused(MEDIA_ONLY_REFUSALS.get(action, "Maaf, tindakan ini hanya untuk tim media."))
 
 
-def check_in_scope(scope: ChatScope, ticket: Ticket) -> None:
+def check_in_scope(scope: ChatScope, ticket: Owned) -> None:
     """A chat acts only on the tickets it handles: a unit group on its units' tickets, the
     media team and the supervisor on all (a forged callback naming another ticket does nothing)."""
     if scope.sees_everything or (ticket.account, ticket.unit or "") in scope.units:
@@ -140,6 +150,9 @@ RIGHTS: Mapping[str, str] = {
     "fix": MEDIA, "fixl": MEDIA, "fixu": MEDIA, "fixok": MEDIA,
     "send": MEDIA, "edit": MEDIA, "spam_hide": MEDIA, "spam_show": MEDIA,
     "cancel": VIEW, "hide": VIEW, "open": VIEW, VIEW: VIEW,
+    # a group of similar tickets in a surge, checked on the group's unit like a ticket
+    "g_view": VIEW, "g_ack": ACT, "g_move": ACT, "g_done": ACT, "g_answer": ACT, "g_leave": ACT,
+    "ga_send": MEDIA, "ga_retry": MEDIA, "ga_more": MEDIA,
 }
 _CORRECTION = "Maaf, koreksi label dan unit hanya dapat dilakukan oleh tim media."
 _SEND = "Maaf, hanya tim media yang dapat menyetujui dan mengirim jawaban ke Instagram."
@@ -147,11 +160,11 @@ _HIDE = "Maaf, hanya tim media yang dapat menyembunyikan atau menampilkan koment
 MEDIA_ONLY_REFUSALS: Mapping[str, str] = {
     "fix": _CORRECTION, "fixl": _CORRECTION, "fixu": _CORRECTION, "fixok": _CORRECTION,
     "send": _SEND, "edit": "Maaf, hanya tim media yang dapat mengubah draf jawaban.",
-    "spam_hide": _HIDE, "spam_show": _HIDE,
+    "spam_hide": _HIDE, "spam_show": _HIDE, "ga_send": _SEND, "ga_retry": _SEND, "ga_more": _SEND,
 }
 
 
-def check_may(routing: RoutingConfig, who: Person, scope: ChatScope, ticket: Ticket, action: str) -> None:
+def check_may(routing: RoutingConfig, who: Person, scope: ChatScope, ticket: Owned, action: str) -> None:
     """The one who-may-do-what check every action passes before it touches or shows a ticket:
     the ticket must belong to the chat, and the person must hold the action's right."""
     check_in_scope(scope, ticket)
