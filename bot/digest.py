@@ -35,6 +35,7 @@ from bot.indonesian import (
     zone_name,
 )
 from bot.store import Store
+from bot.surges import surge_item
 from bot.topics import Topic, routing_keywords, top_topics
 
 
@@ -66,7 +67,15 @@ def build_digest(store: Store, routing: RoutingConfig, now: datetime) -> Digest:
         overdue=overdue_tickets(store.overdue_ticket_rows(until, OVERDUE_LISTED), until, calendar),
         account_names={key: acc.name for key, acc in routing.accounts.items()},
         unit_names=unit_names(routing),
+        surges=surge_items(store, routing, since, until),
     )
+
+
+def surge_items(store: Store, routing: RoutingConfig, start: datetime, end: datetime) -> tuple[tuple[str, str], ...]:
+    """The surges open at any time in [start, end), as (lead, text) lines."""
+    names = {key: acc.name for key, acc in routing.accounts.items()}
+    return tuple(surge_item(row, count, names.get(row["account"], row["account"]), routing.timezone)
+                 for row, count in store.surges.surges_with_counts(start, end))
 
 
 def _negative_share(store: Store, start: datetime, end: datetime) -> Share:
@@ -85,8 +94,15 @@ def render_digest_text(digest: Digest) -> str:
         if lines:
             name = html.escape(digest.account_names.get(account.account, account.account))
             parts.append(f"<b>{name}</b>\n" + "\n".join(lines))
-    parts += [_topics(digest.topics), _negative(digest), _overdue(digest)]
+    parts += [_surges(digest), _topics(digest.topics), _negative(digest), _overdue(digest)]
     return "\n\n".join(p for p in parts if p)
+
+
+def _surges(d: Digest) -> str:
+    if not d.surges:
+        return ""
+    lines = [f"• <b>{html.escape(lead)}</b>: {html.escape(text)}" for lead, text in d.surges[:5]]
+    return "<b>🌊 Lonjakan komentar</b>\n" + "\n".join(lines)
 
 
 def _header(d: Digest) -> str:

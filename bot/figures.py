@@ -105,6 +105,7 @@ class Digest:
     overdue: tuple[OverdueTicket, ...]  # oldest deadline first, at most OVERDUE_LISTED
     account_names: Mapping[str, str]
     unit_names: Mapping[tuple[str, str], str] = field(default_factory=dict)  # see unit_names()
+    surges: tuple[tuple[str, str], ...] = ()  # (lead, text) of each surge in the period (bot.surges)
 
     def unit_name(self, account: str, unit: str) -> str:
         return unit_label(unit, self.unit_names.get((account, unit)))

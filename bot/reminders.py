@@ -110,16 +110,18 @@ def due_notices(
     policy: SweepPolicy,
     names: Mapping[int, str],
     now: datetime,
+    groups: Mapping[int, str] | None = None,
 ) -> list[Notice]:
     """The notices due at `now`, rendered. Tickets falling due together go out as
-    one list per group, so a busy unit is not flooded."""
+    one list per group, so a busy unit is not flooded; the tickets of a group of similar
+    tickets (a surge; `groups`: id -> title) are one item in it, with their count."""
     plan = plan_notices(tickets, done, policy, now)
     by_id = {t.id: t for t in tickets}
-    notices = [_reminder(key, [by_id[i] for i in ids], routing, policy, names, now)
+    notices = [_reminder(key, [by_id[i] for i in ids], routing, policy, names, now, groups)
                for key, ids in sorted(plan.reminders.items())]
     if plan.overdue:
-        notices += _escalations([by_id[i] for i in plan.overdue], routing, names, now)
-    notices += [_nudge(account, unit, [by_id[i] for i in ids], routing, policy, now)
+        notices += _escalations([by_id[i] for i in plan.overdue], routing, names, now, groups)
+    notices += [_nudge(account, unit, [by_id[i] for i in ids], routing, policy, now, groups)
                 for (account, unit), ids in sorted(plan.nudges.items())]
     return notices
 
@@ -148,29 +150,29 @@ def _key(prefix: str, ids: Sequence[int]) -> str:
 
 
 def _reminder(key: tuple[str, str, float], due: Sequence[Ticket], routing: RoutingConfig, policy: SweepPolicy,
-              names: Mapping[int, str], now: datetime) -> Notice:
+              names: Mapping[int, str], now: datetime, groups: Mapping[int, str] | None = None) -> Notice:
     account, unit_key, hours = key
     unit = routing.accounts[account].units[unit_key]
     left = _hours_text(hours, policy)
     ids = tuple(sorted(t.id for t in due))
-    if len(due) == 1:
+    if len(due) == 1 and due[0].group_id is None:
         ticket = due[0]
         who = names.get(ticket.acknowledged_by) if ticket.acknowledged_by else None
         rendered = ui.reminder_message(ticket, left, who, tz=routing.timezone, unit_name=unit.name,
                                        acknowledged_by_id=ticket.acknowledged_by)
     else:
         rendered = ui.queue_message(due, routing.timezone, f"⏰ Pengingat: batas jawab {left} lagi — {unit.name}",
-                                    now=now, people=names)
+                                    now=now, people=names, groups=groups)
     skipped = sorted(f"reminder:{h}" for h in policy.reminder_hours if h >= hours)
     return Notice(_key(f"remind:{unit.chat_id}:{hours:g}", ids), unit.chat_id, "reminder", ids, rendered.text,
                   _buttons(rendered), {"markers": skipped, "before_hours": hours})
 
 
 def _escalations(overdue: Sequence[Ticket], routing: RoutingConfig, names: Mapping[int, str],
-                 now: datetime) -> list[Notice]:
+                 now: datetime, groups: Mapping[int, str] | None = None) -> list[Notice]:
     """Overdue tickets to the supervisor and the media team: one message each, or one list."""
     ids = tuple(sorted(t.id for t in overdue))
-    if len(overdue) == 1:
+    if len(overdue) == 1 and overdue[0].group_id is None:
         ticket = overdue[0]
         account = routing.accounts[ticket.account]
         unit = account.units.get(ticket.unit or "")
@@ -179,17 +181,17 @@ def _escalations(overdue: Sequence[Ticket], routing: RoutingConfig, names: Mappi
                                          tz=routing.timezone, now=now, acknowledged_by_name=who, with_buttons=False)
     else:
         rendered = ui.queue_message(overdue, routing.timezone, "⚠️ Eskalasi: tiket lewat batas waktu",
-                                    now=now, people=names, show_unit=True)
+                                    now=now, people=names, show_unit=True, groups=groups)
     chats = dict.fromkeys((routing.supervisor.chat_id, routing.media_team.chat_id))
     return [Notice(_key(f"escalate:{chat}", ids), chat, "escalated", ids, rendered.text, _buttons(rendered),
                    {"markers": ["escalated"]}) for chat in chats]
 
 
 def _nudge(account: str, unit_key: str, waiting: Sequence[Ticket], routing: RoutingConfig,
-           policy: SweepPolicy, now: datetime) -> Notice:
+           policy: SweepPolicy, now: datetime, groups: Mapping[int, str] | None = None) -> Notice:
     unit = routing.accounts[account].units[unit_key]
     rendered = ui.nudge_message(waiting, unit.name, routing.timezone,
-                                waited_text=_hours_text(policy.nudge_after_hours, policy), now=now)
+                                waited_text=_hours_text(policy.nudge_after_hours, policy), now=now, groups=groups)
     ids = tuple(sorted(t.id for t in waiting))
     return Notice(_key(f"nudge:{unit.chat_id}", ids), unit.chat_id, "nudge", ids,
                   rendered.text, _buttons(rendered), {"markers": ["nudge"]})
@@ -220,6 +222,7 @@ def sweep(settings: Settings, store: Store, *, now: datetime) -> list[Notice]:
     done = store.notice_markers([t.id for t in tickets])
     ack_ids = {t.acknowledged_by for t in tickets if t.acknowledged_by}
     names = {i: store.person_name(i) or f"petugas {i}" for i in ack_ids if i is not None}
-    notices = due_notices(tickets, done, routing, policy, names, now)
+    groups = {g: (store.surges.group(g) or {}).get("title") or "" for g in {t.group_id for t in tickets if t.group_id}}
+    notices = due_notices(tickets, done, routing, policy, names, now, groups)
     return [n for n in notices if store.record_notice(
         n.key, n.chat_id, n.kind, n.ticket_ids, {"text": n.text, "buttons": to_payload(n.buttons)}, n.detail or {}, now=now)]

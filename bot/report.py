@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import RoutingConfig
+from bot.digest import surge_items
 from bot.deadlines import WorkingCalendar, WorkingClock
 from bot.figures import Share, TimingRow, median, unit_names, unit_order
 from bot.indonesian import (
@@ -121,6 +122,7 @@ class ReportData:
     topics: tuple[Topic, ...]
     recurring: tuple[Recurring, ...]
     account_names: Mapping[str, str]
+    surges: tuple[tuple[str, str], ...] = ()  # (lead, text) of each surge of the month (bot.surges)
 
 
 # -- reading the month ----------------------------------------------------------
@@ -164,6 +166,7 @@ def build_report(store: Store, routing: RoutingConfig, month: str, *, now: datet
         topics=top_topics(split, routing_keywords(routing), limit=REPORT_TOPICS),
         recurring=recurring_complaints(complaints, split=split, names=unit_names(routing)),
         account_names={key: acc.name for key, acc in routing.accounts.items()},
+        surges=surge_items(store, routing, start, end),
     )
 
 
@@ -412,6 +415,7 @@ def write_report(data: ReportData, out_dir: str | Path) -> tuple[Path, Path]:
     html_path.write_text(render_html(data), encoding="utf-8")
     content = charts.PdfContent(
         title=data.title, subtitle=f"{data.period} · {', '.join(data.account_names.values())}",
-        summary=summary_rows(data), charts=report_charts(data), list_heading="Keluhan berulang",
-        list_items=recurring_items(data), footer=footer(data))
+        summary=summary_rows(data), charts=report_charts(data),
+        list_heading="Lonjakan komentar dan keluhan berulang" if data.surges else "Keluhan berulang",
+        list_items=[*data.surges, *recurring_items(data)], footer=footer(data))
     return html_path, charts.write_pdf(content, out / f"laporan-{data.month}.pdf")

@@ -495,17 +495,56 @@ def queue_message(
     now: datetime | None = None,
     people: Mapping[int, str] | None = None,
     show_unit: bool = False,
+    groups: Mapping[int, str] | None = None,
 ) -> Rendered:
-    """/antrian: oldest deadline first, overdue tickets marked LEWAT BATAS."""
+    """/antrian: oldest deadline first, overdue tickets marked LEWAT BATAS; the tickets of a
+    group of similar tickets (`groups`: id -> title) are one item with their count."""
     if not tickets:
         return Rendered(f"<b>{_esc(title)}</b>\nTidak ada tiket yang menunggu. Terima kasih! 🙏")
     ordered = _sort_by_deadline(tickets)
     overdue = sum(is_overdue(t, now) for t in ordered)
     header = f"📋 <b>{_esc(title)}</b> · {len(ordered)} tiket" + (f", {overdue} lewat batas" if overdue else "")
-    items = [_list_item(t, tz, now, width=80, extra=_queue_extra(t, people, show_unit))
-             for t in ordered[:MAX_LIST_ITEMS]]
-    text, shown = _fit_list(header, items, len(ordered), _more)
-    return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
+    entries = collapse_groups(ordered)
+    items = [_entry_item(e, tz, now, groups, extra=_queue_extra(e[0], people, show_unit))
+             for e in entries[:MAX_LIST_ITEMS]]
+    text, shown = _fit_list(header, items, len(entries), _more)
+    return Rendered(text, _entry_buttons(entries[:shown]))
+
+
+Entry = tuple[Ticket, int, int]  # (first ticket by deadline, its group id or 0, tickets it stands for)
+
+
+def collapse_groups(ordered: Sequence[Ticket]) -> list[Entry]:
+    """Tickets of one group of similar tickets (a surge) become one item with their count,
+    at the place of the group's earliest deadline: a group is answered as one."""
+    entries: list[list[Any]] = []
+    at: dict[int, int] = {}
+    for t in ordered:
+        if t.group_id is None:
+            entries.append([t, 0, 1])
+        elif t.group_id in at:
+            entries[at[t.group_id]][2] += 1
+        else:
+            at[t.group_id] = len(entries)
+            entries.append([t, t.group_id, 1])
+    return [(e[0], e[1], e[2]) for e in entries]
+
+
+def _entry_item(entry: Entry, tz: Tz, now: datetime | None, groups: Mapping[int, str] | None,
+                *, extra: str = "", width: int = 80) -> str:
+    ticket, group_id, count = entry
+    if not group_id:
+        return _list_item(ticket, tz, now, width=width, extra=extra)
+    first = _list_item(ticket, tz, now, width=width).split("\n", 1)[0].split(" · ", 1)[1]
+    title = (groups or {}).get(group_id) or ""
+    return (f"<b>Kelompok #{group_id}</b> · {count} tiket · {first}\n   {_esc(title)}"
+            + (f" — mis. {_excerpt(ticket, 50)}" if title else _excerpt(ticket, width)))
+
+
+def _entry_buttons(entries: Sequence[Entry], per_row: int = 4) -> list[list[Button]]:
+    buttons = [button(f"Kelompok #{g}", g, "g_view") if g else button(f"Buka #{t.id}", t.id, "open")
+               for t, g, _ in entries]
+    return [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
 
 
 def _queue_extra(ticket: Ticket, people: Mapping[int, str] | None, show_unit: bool) -> str:
@@ -687,15 +726,17 @@ def nudge_message(
     *,
     waited_text: str | None = None,
     now: datetime | None = None,
+    groups: Mapping[int, str] | None = None,
 ) -> Rendered:
-    """Tickets nobody has pressed Terima on; waited_text like '4 jam kerja'."""
+    """Tickets nobody has pressed Terima on; waited_text like '4 jam kerja'. A group of
+    similar tickets is one item with its count."""
     since = f" lebih dari {_esc(waited_text)}" if waited_text else ""
     header = (f"🔔 <b>{len(tickets)} tiket untuk {_esc(unit_name)} belum diterima{since}</b>\n"
               "Mohon ditinjau dan tekan Terima pada tiket yang Anda tangani.")
-    ordered = _sort_by_deadline(tickets)
-    items = [_list_item(t, tz, now, width=80) for t in ordered[:MAX_LIST_ITEMS]]
-    text, shown = _fit_list(header, items, len(ordered), _more)
-    return Rendered(text, _open_buttons(t.id for t in ordered[:shown]))
+    entries = collapse_groups(_sort_by_deadline(tickets))
+    items = [_entry_item(e, tz, now, groups) for e in entries[:MAX_LIST_ITEMS]]
+    text, shown = _fit_list(header, items, len(entries), _more)
+    return Rendered(text, _entry_buttons(entries[:shown]))
 
 
 def escalation_message(

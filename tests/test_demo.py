@@ -25,7 +25,11 @@ async def test_the_demo_story_is_consistent() -> None:
     assert f"{summary['spam']} spam" in text
     last = html.unescape(re.sub(r"<[^>]+>", "", summary["digest"]))
     first = html.unescape(re.sub(r"<[^>]+>", "", summary["digest_tuesday"]))
-    assert re.search(rf"Total\W+{unit_tickets} baru", first), first  # Monday's tickets, spam apart
+    surge = summary["surge_tickets"]
+    assert surge >= 30 and any("lonjakan" in line for line in summary["actions"])
+    assert any("balasan terbit di Instagram" in line for line in summary["actions"])
+    assert re.search(rf"Total\W+{unit_tickets + surge} baru", first), first  # Monday's tickets, spam apart
+    assert "Lonjakan" in first  # the digest lists the day's surge
     assert any("Alihkan" in line for line in summary["actions"])
     assert any("Koreksi" in line for line in summary["actions"])
     # the story in order, and the last digest after the escalation says what is overdue

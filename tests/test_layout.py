@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # The pure core: domain types, rules, rendering and formatting. Data in, data out.
 CORE = ["bot.triage", "bot.deadlines", "bot.workflow", "bot.callbacks", "bot.telegram_ui", "bot.pii",
-        "bot.indonesian", "bot.topics", "bot.figures"]
+        "bot.indonesian", "bot.topics", "bot.figures", "bot.surges", "bot.grouping"]
 ADAPTERS = ["telegram", "httpx", "sqlite_utils", "pydantic"]
 
 

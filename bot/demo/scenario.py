@@ -176,6 +176,57 @@ LABEL_CODES = {"complaint": "c", "question": "q", "negative": "n", "spam": "s"}
 UNIT_NAMES = {"itjen": "Itjen", "linjamsos": "Linjamsos", "pfm": "PFM", "pusdatin": "Pusdatin"}
 
 
+SURGE_ANSWER = ("Mohon maaf atas keterlambatannya. Penyaluran tahap 4 berjalan bertahap per wilayah; status dapat "
+                "dipantau di cekbansos.kemensos.go.id. Bila lewat 14 hari belum cair, hubungi pendamping setempat.")
+
+
+async def viral_post(runtime: Any, fake_instagram: Any, fake_telegram: Any, routing: Any, clock: SimClock,
+                     comments: int = 60) -> tuple[list[str], int]:
+    """A post goes viral: one card per group chat instead of a message per ticket, groups of
+    similar complaints, and one group answer approved once and posted under each comment."""
+    from tests.surge_texts import surge_comments  # the fakes' sibling: the demo runs from a checkout
+
+    start = clock.now
+    post = fake_instagram.add_media(routing.accounts["kemensos"].instagram_user_id,
+                                    caption="Penyaluran bansos tahap 4 dimulai hari ini", timestamp=start)
+    for i, (text, _) in enumerate(surge_comments(comments, seed=5)):
+        fake_instagram.add_comment(post, text, f"warga.{i}", timestamp=start + timedelta(seconds=5 + 8 * i))
+    clock.now = start + timedelta(seconds=15 + 8 * comments)
+    fake_instagram.set_clock(clock.now.astimezone(timezone.utc))
+    made = await runtime.poll_once()
+    await _wait(lambda: not runtime.store.due_outbox(clock.now), timeout=40)
+    tickets = [t for t in runtime.store.tickets_by_ids(made) if t.surge_id and t.unit]
+    if not tickets:
+        return [f"Unggahan baru dengan {comments} komentar: tidak menjadi lonjakan"], 0
+    surge_id = int(tickets[0].surge_id or 0)
+    groups = runtime.store.surges.groups(surge_id)
+    chats = [c for c in {routing.media_team.chat_id, *(routing.accounts[t.account].units[t.unit].chat_id
+                                                      for t in tickets if t.unit)}]
+    cards = sum(1 for c in chats for m in fake_telegram.messages(c) if "Lonjakan" in (m.text or "").split("\n")[0])
+    lines = [f"Unggahan viral: {comments} komentar dalam {comments * 8 // 60} menit → lonjakan #{surge_id}, "
+             f"{len(tickets)} tiket dalam {len(groups)} kelompok; {cards} kartu lonjakan (satu per grup), "
+             f"bukan {len(tickets)} pesan tiket"]
+    unit_groups = [g for g in groups if g["unit"] and routing.accounts["kemensos"].units[g["unit"]].officers]
+    if not unit_groups:
+        return lines, len(tickets)
+    group = unit_groups[0]
+    unit = routing.accounts["kemensos"].units[group["unit"]]
+    fake_telegram.push_message(unit.chat_id, unit.officers[0], f"/jawabkelompok {group['id']} {SURGE_ANSWER}")
+    media = routing.media_team.chat_id
+    draft = await _wait(lambda: next((m for m in fake_telegram.messages(media)
+                                      if f"Draf jawaban untuk kelompok #{group['id']}" in (m.text or "")), None))
+    if draft is None:
+        return lines, len(tickets)
+    fake_telegram.press_button(media, draft.message_id, routing.media_team.members[0], draft.callback_data[0])
+    wanted = int(group["active"])
+    await _wait(lambda: sum(SURGE_ANSWER in r.text for r in fake_instagram.sent_replies) >= wanted, timeout=60)
+    posted = sum(SURGE_ANSWER in r.text for r in fake_instagram.sent_replies)
+    lines.append(f"Kelompok #{group['id']} “{group['title']}” ({group['size']} tiket, {group['unit'].upper()}): "
+                 f"petugas menulis satu jawaban (/jawabkelompok), tim media menekan Kirim sekali; "
+                 f"{posted} balasan terbit di Instagram, satu di bawah setiap komentar")
+    return lines, len(tickets)
+
+
 def _ticket_with(store: Any, text: str) -> Any:
     return next((t for t in store.tickets() if text in t.text), None)
 
@@ -291,7 +342,8 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
                   "memuat model klasifikasi…\n")
         classifier = load_classifier(routing.account_rules())
         runtime = build_runtime(settings, classifier=classifier, clock=clock,
-                                limits=Limits(group_per_period=20, group_period=DEMO_MINUTE))
+                                limits=Limits(group_per_period=20, group_period=DEMO_MINUTE),
+                                reply_gap=60.0 / routing.surges.replies_per_minute * DEMO_MINUTE / 60)
         stop = asyncio.Event()
         task = asyncio.create_task(serve(runtime, stop, poll=False))
         web = None
@@ -322,6 +374,14 @@ async def run_demo(out: TextIO = sys.stdout, *, serve_web: bool = False, port: i
             for line in summary["actions"]:
                 out.write(f"  · {line}\n")
             await pause(4)
+            surge_lines, summary["surge_tickets"] = await viral_post(runtime, fake_ig, fake_tg, routing, clock)
+            summary["actions"] += surge_lines
+            for line in surge_lines:
+                out.write(f"  · {line}\n")
+            await pause(4)
+            from bot import surge_job
+
+            await runtime.sweep(surge_job.sweep, DAY + timedelta(days=1, minutes=29))  # the quiet surge closes
             summary["digest_tuesday"] = await _send_digest(runtime, clock, DAY + timedelta(days=1, minutes=30))
             out.write("Jam dimajukan ke Selasa 07:30 WIB: ringkasan harian dikirim ke pimpinan "
                       f"({_overdue_phrase(summary['digest_tuesday'])})\n")
