@@ -198,6 +198,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("surges")
+def cmd_surges(args: argparse.Namespace) -> int:
+    """Close the surges quiet at a moment (their cards get the summary); list the open ones."""
+    from bot.surge_job import sweep
+
+    settings = _settings(args)
+    now = parse_now(args.now, settings.routing.timezone)
+    store = _open_store(settings)
+    for surge_id in sweep(settings, store, now=now):
+        print(f"surge #{surge_id} closed")
+    for row in store.surges.open_surge_rows():
+        tickets = len(store.surges.tickets(int(row["id"])))
+        groups = len(store.surges.groups(int(row["id"])))
+        print(f"surge #{row['id']} open since {row['opened_at']}: {row['account']} post {row['media_id']}, "
+              f"{tickets} ticket(s) in {groups} group(s), last ticket {row['last_ticket_at']}")
+    if args.send:
+        _send(settings, store, now)
+    return 0
+
+
 @command("remind")
 def cmd_remind(args: argparse.Namespace) -> int:
     from bot.reminders import sweep
@@ -483,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("remind", "Queue the reminders, nudges and escalations due at a moment (and send them with --send).")
     p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
     p.add_argument("--send", action="store_true", help="also deliver the outbox to Telegram")
+    p = add("surges", "Close the surges that have been quiet long enough at a moment, and list the open ones.")
+    p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
+    p.add_argument("--send", action="store_true", help="also deliver the outbox (the closed cards) to Telegram")
     p = add("digest", "Print the supervisor's daily digest for a moment (or queue and send it with --send).")
     p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
     p.add_argument("--send", action="store_true", help="send the text and the chart to the supervisor's chat")

@@ -61,10 +61,15 @@ COMMANDS: Mapping[str, str] = {
     "cari": "Cari tiket menurut isi pesannya, misalnya /cari bansos",
     "spam": "Daftar pesan yang ditandai spam",
     "templat": "Jawaban baku unit ini, misalnya /templat 123 untuk tiket #123",
+    "kelompok": "Tiket satu kelompok keluhan serupa saat lonjakan, misalnya /kelompok 12",
+    "jawabkelompok": "Satu jawaban untuk seluruh kelompok, misalnya /jawabkelompok 12 Terima kasih…",
+    "keluarkan": "Keluarkan satu tiket dari kelompoknya agar ditangani tersendiri, misalnya /keluarkan 123",
     "bantuan": "Panduan singkat perintah dan tombol",
 }
 
-COMMAND_USAGE: Mapping[str, str] = {"tiket": "/tiket ID", "cari": "/cari TEKS", "templat": "/templat [ID]"}
+COMMAND_USAGE: Mapping[str, str] = {"tiket": "/tiket ID", "cari": "/cari TEKS", "templat": "/templat [ID]",
+                                     "kelompok": "/kelompok ID", "jawabkelompok": "/jawabkelompok ID TEKS",
+                                     "keluarkan": "/keluarkan ID"}
 
 
 

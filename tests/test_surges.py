@@ -148,3 +148,86 @@ def _replies(settings: Settings) -> list[dict[str, Any]]:
     with sqlite3.connect(settings.db_path) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute("SELECT * FROM group_replies")]
+
+
+async def test_group_buttons_are_checked_and_act_on_every_ticket_and_the_card_follows_the_surge(
+        settings: Settings, classifier: Any, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
+    post, kinds = seed_surge(fake_instagram, 80, seed=3)
+    runtime, stop, task = await start(settings, classifier, reply_gap=0.0)
+    made = await runtime.poll_once()
+    surge_id = next(t.surge_id for t in runtime.store.tickets_by_ids(made) if t.surge_id)
+    routing = settings.routing
+    chats = {k: u.chat_id for k, u in routing.accounts["kemensos"].units.items()}
+    groups = runtime.store.surges.groups(int(surge_id))
+    own = next(g for g in groups if g["unit"] in OFFICERS)
+    other = next(g for g in groups if g["unit"] != own["unit"])
+    unit_chat, officer = chats[own["unit"]], OFFICERS[own["unit"]]
+    card = await fake_telegram.wait_for_async(lambda: next(iter(cards(fake_telegram, unit_chat)), None), timeout=10,
+                                              message="no card in the unit's group")
+
+    # Forged and foreign presses change nothing: another unit's group, a media-only action, an unknown id.
+    for data, why in ((f"g:{other['id']}:ack", "tidak ditangani di grup ini"), (f"g:{own['id']}:done", ""),
+                      ("g:999999:view", "tidak ditemukan")):
+        if not why:
+            continue
+        answer = await press(fake_telegram, unit_chat, card.message_id, officer, data, check=False)
+        assert why in answer, (data, answer)
+    assert all(t.status == "open" for t in runtime.store.surges.group_tickets(int(other["id"])))
+    answer = await press(fake_telegram, unit_chat, card.message_id, STRANGER_ID, f"g:{own['id']}:ack", check=False)
+    assert "belum terdaftar" in answer
+
+    # The group opens from the card as a message of its own; Terima semua acknowledges each ticket.
+    await press(fake_telegram, unit_chat, card.message_id, officer, f"g:{own['id']}:view")
+    view = await fake_telegram.wait_for_async(lambda: next((m for m in fake_telegram.messages(unit_chat)
+                                                            if f"Kelompok #{own['id']}:" in (m.text or "")), None),
+                                              timeout=10, message="group view not shown")
+    toast = await press(fake_telegram, unit_chat, view.message_id, officer, f"g:{own['id']}:ack")
+    members = runtime.store.surges.group_tickets(int(own["id"]))
+    assert f"{len(members)} tiket" in toast and all(t.status == "acknowledged" for t in members)
+    assert all(any(e["kind"] == "acknowledged" for e in runtime.store.ticket_events(t.id)) for t in members)
+
+    # /keluarkan takes one ticket out: it comes to the unit's group on its own.
+    leaving = members[0]
+    fake_telegram.push_message(unit_chat, officer, f"/keluarkan {leaving.id}")
+    await fake_telegram.wait_for_async(lambda: any(d.startswith(f"t:{leaving.id}:") for m in fake_telegram.messages(
+        unit_chat) for d in m.callback_data), timeout=10, message="the ticket taken out did not come on its own")
+    assert runtime.store.ticket(leaving.id).group_id is None  # type: ignore[union-attr]
+
+    # An approved answer; a later comment of the same kind joins the group and is offered the same answer.
+    fake_telegram.push_message(unit_chat, officer, f"/jawabkelompok {own['id']} Terima kasih, sedang kami proses.")
+    draft = await fake_telegram.wait_for_async(lambda: next((m for m in fake_telegram.messages(MEDIA)
+                                                             if f"kelompok #{own['id']}" in (m.text or "")
+                                                             and "Draf" in (m.text or "")), None), timeout=10,
+                                               message="no draft for the media team")
+    refused = await press(fake_telegram, unit_chat, card.message_id, officer, draft.callback_data[0], check=False)
+    assert "hanya tim media" in refused
+    await press(fake_telegram, MEDIA, draft.message_id, MEDIA_MEMBER, draft.callback_data[0])
+    await fake_instagram_wait(fake_instagram, {t.message_id for t in members[1:]})
+    example = runtime.store.ticket(int(own["example_ticket_id"]))
+    assert example is not None
+    fake_instagram.add_comment(post, example.text + " tolong", "warga.baru", timestamp=fake_instagram.now())
+    before = len(fake_telegram.messages(MEDIA))
+    await runtime.poll_once()
+    offer = await fake_telegram.wait_for_async(lambda: next((m for m in fake_telegram.messages(MEDIA)[before:]
+                                                             if "sudah dijawab" in (m.text or "")), None), timeout=10,
+                                               message="the late ticket was not offered the group's answer")
+    assert any(d.endswith(":more") for d in offer.callback_data)
+    await fake_telegram.wait_for_async(lambda: any(m.edited for m in cards(fake_telegram, MEDIA)), timeout=10,
+                                       message="the card was not edited in place")
+    assert len(cards(fake_telegram, MEDIA)) == 1
+
+    # Quiet for an hour: the surge closes, its card shows the summary, the digest lists it.
+    from bot import surge_job
+
+    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    assert surge_job.sweep(settings, runtime.store, now=later) == [surge_id]
+    runtime.deliverer.wake.set()
+    await fake_telegram.wait_for_async(lambda: "Lonjakan selesai" in (cards(fake_telegram, MEDIA)[0].text or ""),
+                                       timeout=10, message="the card did not close")
+    assert "Ringkasan:" in cards(fake_telegram, MEDIA)[0].text
+    assert fake_telegram.flood_errors() == 0
+    stop.set()
+    await asyncio.wait_for(task, 15)
+
+
+STRANGER_ID = 9999
