@@ -29,7 +29,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -477,285 +477,463 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
               judol: Path | None = None, smsa: Path | None = None, eval_records: Sequence[Record] | None = None,
               public: Path | None = None, options: TrainOptions | None = None, base_dir: Path | None = None,
               progress: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train, tune, save and measure; returns the report written into the model card."""
-    opt = options or TrainOptions()
-    out_dir = Path(out_dir)
-    public_root = Path(public) if public is not None else None
-    t0 = time.perf_counter()
-    report: dict[str, Any] = {"seed": opt.seed, "n_train": len(records), "alternatives": {}}
-    fit, held = split(records, opt.holdout, opt.seed)
-    report["n_fit"], report["n_held"] = len(fit), len(held)
-    texts = [r.text for r in records]
-    y = label_matrix(records)
-    y_held = label_matrix(held)
-    progress(f"{len(records)} training records: {len(fit)} to fit, {len(held)} held out")
+    """Train, tune, save and measure; returns the report written into the model card.
 
-    # 2. n-gram labels: out-of-fold thresholds, and a fit-part model for the ensemble
-    if judol is not None:
-        j_tr, j_try, j_te, j_tey = load_judol(judol, opt.seed)
-    else:
-        j_tr, j_try, j_te, j_tey = [], np.zeros(0, dtype=np.int64), [], np.zeros(0, dtype=np.int64)
+    The steps of the module's docstring, one function each; every step adds its figures to the report.
+    """
+    opt = options or TrainOptions()
+    run = _Run(rules=rules, opt=opt, out_dir=Path(out_dir), smsa=smsa,
+               public=Path(public) if public is not None else None, progress=progress,
+               report={"seed": opt.seed, "n_train": len(records), "alternatives": {}})
+    t0 = time.perf_counter()
+    # 1. fitting and held-out parts
+    fit, held_records = split(records, opt.holdout, opt.seed)
+    run.report["n_fit"], run.report["n_held"] = len(fit), len(held_records)
+    progress(f"{len(records)} training records: {len(fit)} to fit, {len(held_records)} held out")
+    # 2. n-gram labels (with the extra rows), 3. spam
+    judol_rows = _Judol.load(judol, opt.seed)
+    extra, public_extra = _extra_rows(run, judol_rows)
+    ngram_th, ngram_fit = _ngram_labels(run, records, fit, extra)
+    spam_fit, spam_held = _spam_fit_part(run, fit, held_records, judol_rows, public_extra)
+    spam_model = _spam_final(run, records, judol_rows, public_extra)
+    held_all = _HeldOut(list(held_records), label_matrix(held_records),
+                        ngram_fit.predict_proba([r.text for r in held_records]), spam_held)
+    ngram_th, hide_at = _spam_levels(run, held_all, ngram_th, ngram_fit, spam_fit, judol_rows)
+    # 4. transformer: its precision, the default backend (ensemble, cascade) and the speed option
+    held = _unseen_by_transformer(run, held_all)
+    tf = None
+    if not opt.skip_transformer:
+        tf_base = _fine_tune(run, fit, extra, base_dir)
+        tf = _choose_precision(run, held, tf_base)
+    default = _tune_default(run, held, ngram_th, tf, ngram_fit, spam_fit)
+    fast = _tune_fast(run, held, ngram_th, tf, ngram_fit, spam_fit)
+    # 5. unit model: on all held-out records (so, with a reused transformer, without its embeddings)
+    embed = (tf.scorer, tf.emb) if tf is not None and "transformer_reused" not in run.report else None
+    units = _choose_unit_model(run, fit, held_all, embed)
+    # 6. final models, artifacts, and every backend measured
+    config = _config(run, ngram_th, hide_at, default, tf, fast, units)
+    models = _final_models(run, records, extra, spam_model, embed[0] if embed is not None else None)
+    _write_artifacts(run.out_dir, models, config, with_transformer=tf is not None)
+    run.report["config"] = config
+    run.report["train_seconds"] = time.perf_counter() - t0
+    _measure(run, eval_records)
+    return run.report
+
+
+@dataclass
+class _Run:
+    """What every step of train_all reads, and the report they all add to."""
+
+    rules: Mapping[str, AccountRules]
+    opt: TrainOptions
+    out_dir: Path
+    smsa: Path | None
+    public: Path | None
+    progress: Callable[[str], None]
+    report: dict[str, Any]
+
+
+@dataclass
+class _Judol:
+    """The judol comments (split by distinct normalised text): the training part, and the test
+    part that only measures the spam model. Empty without the file."""
+
+    texts: list[str]
+    y: np.ndarray
+    test_texts: list[str]
+    test_y: np.ndarray
+
+    @classmethod
+    def load(cls, path: Path | None, seed: int) -> "_Judol":
+        if path is None:
+            return cls([], np.zeros(0, dtype=np.int64), [], np.zeros(0, dtype=np.int64))
+        return cls(*load_judol(path, seed))
+
+    def validation_split(self, share: float, seed: int) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+        """(fit texts, labels, validation texts, labels): a seeded share of the training part is held
+        out with our held-out records to choose the level at which spam may be hidden."""
+        val = np.random.default_rng(seed).permutation(len(self.texts))[: int(len(self.texts) * share)]
+        val_set = set(val.tolist())
+        fit_t = [t for i, t in enumerate(self.texts) if i not in val_set]
+        fit_y = np.array([y_ for i, y_ in enumerate(self.y) if i not in val_set], dtype=np.int64)
+        val_y = self.y[val] if len(val) else np.zeros(0, dtype=np.int64)
+        return fit_t, fit_y, [self.texts[i] for i in val], val_y
+
+
+@dataclass
+class _HeldOut:
+    """Held-out records, their labels, and the fit-part n-gram models' probabilities for them."""
+
+    records: list[Record]
+    y: np.ndarray
+    ngram: np.ndarray  # the label model's probabilities
+    spam: np.ndarray  # the spam model's probability
+
+    def ngram_with_spam(self) -> np.ndarray:
+        """The n-gram backend's probabilities: the label model's, the spam model's in the spam column."""
+        ng = self.ngram.copy()
+        ng[:, SPAM] = self.spam
+        return ng
+
+    def only(self, keep: Sequence[int]) -> "_HeldOut":
+        return _HeldOut([self.records[i] for i in keep], self.y[keep], self.ngram[keep], self.spam[keep])
+
+
+@dataclass
+class _Transformer:
+    """The fine-tuned transformer at the chosen precision and its held-out outputs."""
+
+    scorer: Any
+    probs: np.ndarray  # held-out label probabilities
+    emb: np.ndarray  # held-out embeddings
+    quantized: bool
+    int8: tuple[Any, np.ndarray] | None  # the int8 scorer and its probabilities, when measured but not chosen
+
+
+@dataclass
+class _Default:
+    """The default backend's choices: ensemble weight, thresholds and cascade."""
+
+    weights: dict[str, float]
+    thresholds: dict[str, float]
+    w_tf: float = 0.0
+    tf_only_th: dict[str, float] = field(default_factory=dict)
+    cascade_rule: str = "absolute"
+    cascade_margin: float = 0.0
+
+
+@dataclass
+class _Units:
+    """The unit model the backends use and the router's levels for it."""
+
+    choice: str
+    outrank_at: float | None
+    floor: float | None
+
+
+def _extra_rows(run: _Run, judol: _Judol) -> tuple[Extra | None, Extra | None]:
+    """Rows beyond our records for the label models: SmSA's train split as weak `negative` data,
+    the real sets' training parts, judol's promotions. (All of them, the real sets' alone.)"""
+    opt, report, progress = run.opt, run.report, run.progress
     extras: list[Extra] = []
-    if smsa is not None and opt.sentiment_weight > 0:
-        sentiment = load_sentiment_extra(Path(smsa), opt.sentiment_rows, opt.sentiment_weight, opt.seed)
+    if run.smsa is not None and opt.sentiment_weight > 0:
+        sentiment = load_sentiment_extra(Path(run.smsa), opt.sentiment_rows, opt.sentiment_weight, opt.seed)
         extras.append(sentiment)
         report["sentiment_extra"] = {"rows": len(sentiment.texts), "negative": int(sentiment.y[:, NEG].sum()),
                                      "weight": opt.sentiment_weight}
         progress(f"SmSA train: {len(sentiment.texts)} rows as weak negative data (weight {opt.sentiment_weight})")
     public_extra = None
-    if public_root is not None and opt.public_weight > 0:
-        public_extra = load_public_extra(public_root, opt.public_weight)
+    if run.public is not None and opt.public_weight > 0:
+        public_extra = load_public_extra(run.public, opt.public_weight)
         extras.append(public_extra)
         report["public_extra"] = {"rows": len(public_extra.texts), "sets": list(PUBLIC_TRAIN_SETS),
                                   "weight": opt.public_weight}
         progress(f"real sets' training parts: {len(public_extra.texts)} rows (weight {opt.public_weight})")
-    if j_tr and opt.judol_label_weight > 0:
-        promos = judol_label_extra(j_tr, j_try, opt.judol_label_weight)
+    if judol.texts and opt.judol_label_weight > 0:
+        promos = judol_label_extra(judol.texts, judol.y, opt.judol_label_weight)
         extras.append(promos)
         report["judol_label_extra"] = {"rows": len(promos.texts), "weight": opt.judol_label_weight}
     extra = None
     for part in extras:
         extra = part if extra is None else extra + part
+    return extra, public_extra
+
+
+def _ngram_labels(run: _Run, records: Sequence[Record], fit: Sequence[Record],
+                  extra: Extra | None) -> tuple[dict[str, float], NgramLabelModel]:
+    """The n-gram backend's thresholds from out-of-fold probabilities on all records, and a label
+    model fitted on the fitting part (it scores the held-out part for the ensemble)."""
+    opt = run.opt
+    texts, y = [r.text for r in records], label_matrix(records)
     oof = oof_probs(lambda: NgramLabelModel(seed=opt.seed), texts, y, opt.folds, opt.seed, extra)
     ngram_th = tune_thresholds(oof, y)
-    report["ngram_oof_macro_f1"] = macro_f1(oof, y, ngram_th)
-    progress(f"n-gram out-of-fold macro-F1 {report['ngram_oof_macro_f1']:.3f}, thresholds {ngram_th}")
-    ngram_fit = fit_labels(NgramLabelModel(seed=opt.seed), [r.text for r in fit], label_matrix(fit), extra)
-    ng_held = ngram_fit.predict_proba([r.text for r in held])
+    run.report["ngram_oof_macro_f1"] = macro_f1(oof, y, ngram_th)
+    run.progress(f"n-gram out-of-fold macro-F1 {run.report['ngram_oof_macro_f1']:.3f}, thresholds {ngram_th}")
+    return ngram_th, fit_labels(NgramLabelModel(seed=opt.seed), [r.text for r in fit], label_matrix(fit), extra)
 
-    # 3. spam
-    # a share of the judol training part is held out with our held-out records, to choose the
-    # level at which spam may be hidden; the final spam model trains on all of it
-    j_val = np.random.default_rng(opt.seed).permutation(len(j_tr))[: int(len(j_tr) * opt.holdout)]
-    j_val_set = set(j_val.tolist())
-    j_fit_t = [t for i, t in enumerate(j_tr) if i not in j_val_set]
-    j_fit_y = np.array([y_ for i, y_ in enumerate(j_try) if i not in j_val_set], dtype=np.int64)
+
+def _spam_fit_part(run: _Run, fit: Sequence[Record], held: Sequence[Record], judol: _Judol,
+                   public_extra: Extra | None) -> tuple[NgramSpamModel, np.ndarray]:
+    """The spam model of the fitting part (and judol's training part, its validation share
+    excepted) and its probabilities for the held-out records."""
+    opt = run.opt
+    j_fit_t, j_fit_y, _, _ = judol.validation_split(opt.holdout, opt.seed)
     s_texts, s_y, s_w = spam_training_set(fit, j_fit_t, j_fit_y, opt.our_spam_weight, public_extra)
     spam_fit = NgramSpamModel(seed=opt.seed).fit(s_texts, s_y, sample_weight=s_w)
     spam_held = spam_fit.spam_proba([r.text for r in held])
-    fp_fast = int(((spam_held >= opt.spam_fast) & (y_held[:, SPAM] == 0)).sum())
-    report["spam_held_out"] = {"f1_at_0.5": f1_score(y_held[:, SPAM], (spam_held >= 0.5).astype(int)),
-                               "false_positives_at_fast_path": fp_fast}
-    progress(f"spam model (fit part + judol train): held-out spam F1 {report['spam_held_out']['f1_at_0.5']:.3f}")
-    s_texts, s_y, s_w = spam_training_set(records, j_tr, j_try, opt.our_spam_weight, public_extra)
-    spam_model = NgramSpamModel(seed=opt.seed).fit(s_texts, s_y, sample_weight=s_w)
-    if j_te:
+    y_spam = label_matrix(held)[:, SPAM]
+    fp_fast = int(((spam_held >= opt.spam_fast) & (y_spam == 0)).sum())
+    run.report["spam_held_out"] = {"f1_at_0.5": f1_score(y_spam, (spam_held >= 0.5).astype(int)),
+                                   "false_positives_at_fast_path": fp_fast}
+    run.progress(f"spam model (fit part + judol train): held-out spam F1 {run.report['spam_held_out']['f1_at_0.5']:.3f}")
+    return spam_fit, spam_held
+
+
+def _spam_final(run: _Run, records: Sequence[Record], judol: _Judol, public_extra: Extra | None) -> NgramSpamModel:
+    """The shipped spam model: all records and all of judol's training part; measured on its test part."""
+    s_texts, s_y, s_w = spam_training_set(records, judol.texts, judol.y, run.opt.our_spam_weight, public_extra)
+    spam_model = NgramSpamModel(seed=run.opt.seed).fit(s_texts, s_y, sample_weight=s_w)
+    if judol.test_texts:
+        j_te, j_tey = judol.test_texts, judol.test_y
         jp = spam_model.spam_proba(j_te)
-        report["judol_test"] = {"n": len(j_te), "positives": int(j_tey.sum()),
-                                "f1": f1_score(j_tey, (jp >= 0.5).astype(int)),
-                                "precision": float(((jp >= 0.5) & (j_tey == 1)).sum() / max(1, (jp >= 0.5).sum())),
-                                "recall": float(((jp >= 0.5) & (j_tey == 1)).sum() / max(1, j_tey.sum()))}
-        progress(f"judol held-out spam F1 {report['judol_test']['f1']:.3f} (n={len(j_te)})")
-    # spam column of the label thresholds: from the spam model's held-out scores
-    oof_spam_thr = tune_thresholds(np.column_stack([spam_held] * len(LABELS)), np.column_stack([y_held[:, SPAM]] * len(LABELS)))["spam"]
-    ngram_th = dict(ngram_th, spam=oof_spam_thr)
-    ng_spam_held = ng_held.copy()
-    ng_spam_held[:, SPAM] = spam_held
-    ngram_evidence, evidence_table = _evidence_search(ng_spam_held, y_held, ngram_th)
-    report["spam_evidence"] = {"ngram": {"chosen": ngram_evidence, "table": evidence_table}}
-    progress(f"n-gram: another label beats spam from probability {ngram_evidence} ({evidence_table})")
-    hide_at, report["spam_hide"] = _choose_hide_level(
-        spam_fit, ngram_fit, ngram_th, ngram_evidence, [r.text for r in held], y_held[:, SPAM],
-        [j_tr[i] for i in j_val], j_try[j_val] if len(j_val) else np.zeros(0, dtype=np.int64), smsa, public_root)
-    progress(f"spam may be hidden from probability {hide_at}: {report['spam_hide']}")
+        run.report["judol_test"] = {
+            "n": len(j_te), "positives": int(j_tey.sum()), "f1": f1_score(j_tey, (jp >= 0.5).astype(int)),
+            "precision": float(((jp >= 0.5) & (j_tey == 1)).sum() / max(1, (jp >= 0.5).sum())),
+            "recall": float(((jp >= 0.5) & (j_tey == 1)).sum() / max(1, j_tey.sum()))}
+        run.progress(f"judol held-out spam F1 {run.report['judol_test']['f1']:.3f} (n={len(j_te)})")
+    return spam_model
 
-    # 4. transformer (trained here, or an earlier one reused: then only held-out records it never
-    # saw tune what involves it, so its choices are not flattered by records it learnt)
-    held_all = held
-    if opt.reuse_transformer is not None and not opt.skip_transformer:
-        keep = [i for i, r in enumerate(held) if _text_key(r.text) not in opt.transformer_seen]
-        held, y_held = [held[i] for i in keep], y_held[keep]
-        ng_held, spam_held = ng_held[keep], spam_held[keep]
-        report["transformer_reused"] = {"from": str(opt.reuse_transformer), "held_out_unseen": len(held)}
-        progress(f"reusing the transformer in {opt.reuse_transformer}: {len(held)} held-out records it never saw")
-    tf_held = emb_held = None
-    w_tf = 0.0
-    tf_only_th: dict[str, float] = {}
-    tf_scorer = None
-    quantized = False
-    variants: dict[bool, Any] = {}
-    if not opt.skip_transformer:
-        from classifiers.e5_weights import base_model_dir
-        from classifiers.transformer import TransformerScorer, TransformerSettings, train_transformer
 
-        base = base_dir or base_model_dir()
-        fit_routable = {id(r) for r in routable(fit)}
-        tf_texts, tf_y, tf_w = with_extra([r.text for r in fit], label_matrix(fit),
-                                          sample_extra(extra, opt.transformer_extra_rows, opt.seed))
-        if opt.reuse_transformer is not None:
-            shutil.rmtree(out_dir / "transformer.new", ignore_errors=True)
-            shutil.copytree(opt.reuse_transformer, out_dir / "transformer.new")
-            stats: dict[str, Any] = {"reused": str(opt.reuse_transformer)}
-        else:
-            progress(f"fine-tuning the transformer on {len(fit)} records ({opt.epochs} epochs)")
-            settings = TransformerSettings(base_dir=base, seed=opt.seed, epochs=opt.epochs,
-                                           method=opt.transformer_method, max_steps=opt.max_steps)
-            stats = train_transformer(tf_texts, tf_y, out_dir / "transformer.new", settings,
-                                      unit_targets=[r.unit if id(r) in fit_routable else None for r in fit]
-                                      + [None] * (len(tf_texts) - len(fit)),
-                                      label_weights=tf_w if extra is not None else None)
-        report["transformer_training"] = {k: v for k, v in stats.items()
+def _spam_levels(run: _Run, held: _HeldOut, ngram_th: dict[str, float], ngram_fit: NgramLabelModel,
+                 spam_fit: NgramSpamModel, judol: _Judol) -> tuple[dict[str, float], float | None]:
+    """The n-gram thresholds with the spam model's threshold in the spam column (from its held-out
+    scores), the n-gram backend's spam-evidence level, and the level from which spam may be hidden."""
+    spam_thr = tune_thresholds(np.column_stack([held.spam] * len(LABELS)),
+                               np.column_stack([held.y[:, SPAM]] * len(LABELS)))["spam"]
+    ngram_th = dict(ngram_th, spam=spam_thr)
+    ngram_evidence, evidence_table = _evidence_search(held.ngram_with_spam(), held.y, ngram_th)
+    run.report["spam_evidence"] = {"ngram": {"chosen": ngram_evidence, "table": evidence_table}}
+    run.progress(f"n-gram: another label beats spam from probability {ngram_evidence} ({evidence_table})")
+    _, _, val_texts, val_y = judol.validation_split(run.opt.holdout, run.opt.seed)
+    hide_at, run.report["spam_hide"] = _choose_hide_level(
+        spam_fit, ngram_fit, ngram_th, ngram_evidence, [r.text for r in held.records], held.y[:, SPAM],
+        val_texts, val_y, run.smsa, run.public)
+    run.progress(f"spam may be hidden from probability {hide_at}: {run.report['spam_hide']}")
+    return ngram_th, hide_at
+
+
+def _unseen_by_transformer(run: _Run, held: _HeldOut) -> _HeldOut:
+    """The held-out records that tune what involves the transformer: with a reused transformer,
+    only those it never saw, so its choices are not flattered by records it learnt."""
+    opt = run.opt
+    if opt.reuse_transformer is None or opt.skip_transformer:
+        return held
+    unseen = held.only([i for i, r in enumerate(held.records) if _text_key(r.text) not in opt.transformer_seen])
+    run.report["transformer_reused"] = {"from": str(opt.reuse_transformer), "held_out_unseen": len(unseen.records)}
+    run.progress(f"reusing the transformer in {opt.reuse_transformer}: {len(unseen.records)} held-out records "
+                 "it never saw")
+    return unseen
+
+
+def _fine_tune(run: _Run, fit: Sequence[Record], extra: Extra | None, base_dir: Path | None) -> Path:
+    """The transformer in out_dir/transformer.new: fine-tuned on the fitting part (and a sample of
+    the extra rows), or a copy of the one to reuse. Returns the base model's folder."""
+    from classifiers.e5_weights import base_model_dir
+    from classifiers.transformer import TransformerSettings, train_transformer
+
+    opt, new = run.opt, run.out_dir / "transformer.new"
+    base = base_dir or base_model_dir()
+    fit_routable = {id(r) for r in routable(fit)}
+    tf_texts, tf_y, tf_w = with_extra([r.text for r in fit], label_matrix(fit),
+                                      sample_extra(extra, opt.transformer_extra_rows, opt.seed))
+    if opt.reuse_transformer is not None:
+        shutil.rmtree(new, ignore_errors=True)
+        shutil.copytree(opt.reuse_transformer, new)
+        stats: dict[str, Any] = {"reused": str(opt.reuse_transformer)}
+    else:
+        run.progress(f"fine-tuning the transformer on {len(fit)} records ({opt.epochs} epochs)")
+        settings = TransformerSettings(base_dir=base, seed=opt.seed, epochs=opt.epochs,
+                                       method=opt.transformer_method, max_steps=opt.max_steps)
+        stats = train_transformer(tf_texts, tf_y, new, settings,
+                                  unit_targets=[r.unit if id(r) in fit_routable else None for r in fit]
+                                  + [None] * (len(tf_texts) - len(fit)),
+                                  label_weights=tf_w if extra is not None else None)
+    run.report["transformer_training"] = {k: v for k, v in stats.items()
                                           if isinstance(v, (int, float, str)) and k != "out_dir"}
-        # fp32 or dynamic int8: int8 is kept when it costs at most QUANT_TOLERANCE held-out macro-F1
-        variants = {}
-        for q in ((False, True) if opt.quantize is None else (bool(opt.quantize),)):
-            sc = TransformerScorer.load(out_dir / "transformer.new", base_dir=base, quantize=q)
-            p, e = sc.probs_and_embed([r.text for r in held])
-            ng_h = ng_held.copy()
-            ng_h[:, SPAM] = spam_held
-            w, th, f1 = _ensemble_search(ng_h, np.asarray(p, dtype=np.float64), y_held)
-            variants[q] = (sc, np.asarray(p, dtype=np.float64), np.asarray(e), f1)
-            progress(f"transformer {'int8' if q else 'fp32'}: best held-out ensemble macro-F1 {f1:.4f}")
-        quantized = True in variants and (False not in variants
-                                           or variants[True][3] >= variants[False][3] - QUANT_TOLERANCE)
-        report["quantize"] = {"chosen": quantized, **{("int8" if q else "fp32"): v[3] for q, v in variants.items()}}
-        tf_scorer, tf_held, emb_held, _ = variants[quantized]
+    return base
 
-    # 5. default backend: ensemble weight, thresholds and cascade margin on held-out data
-    cascade_rule, cascade_margin = "absolute", 0.0
-    if tf_held is not None:
-        ng_h = ng_held.copy()
-        tf_h = tf_held.copy()
-        ng_h[:, SPAM] = spam_held
-        w_tf, default_th, held_f1 = _ensemble_search(ng_h, tf_h, y_held)
-        tf_only_th = tune_thresholds(tf_h, y_held)
-        report["transformer_only_held_out_macro_f1"] = macro_f1(tf_h, y_held, tf_only_th)
-        report["ensemble"] = {"w_transformer": w_tf, "held_out_macro_f1": held_f1, "thresholds": default_th}
-        progress(f"ensemble: transformer weight {w_tf}, held-out macro-F1 {held_f1:.3f}")
-        default_weights = {"ngram": 1.0 - w_tf, "transformer": w_tf}
-        ens = (1 - w_tf) * ng_h + w_tf * tf_h
-        smsa_valid = _public_probs(smsa, ngram_fit, tf_scorer, w_tf, spam_fit) if smsa is not None else None
-        cascade_rule, cascade_margin, cascade_table = _cascade_search(ng_h, ens, y_held, ngram_th, default_th,
-                                                                      held_f1, smsa_valid)
-        report["cascade"] = {"rule": cascade_rule, "margin": cascade_margin, "table": cascade_table}
-        progress(f"cascade: {cascade_rule} margin {cascade_margin} ({cascade_table})")
-        for name, (p_, th_) in {"transformer": (ens, default_th), "transformer_only": (tf_h, tf_only_th)}.items():
-            level, table = _evidence_search(p_, y_held, th_)
-            report["spam_evidence"][name] = {"chosen": level, "table": table}
-    else:
-        default_th = ngram_th
-        default_weights = {"ngram": 1.0}
 
-    # 5b. the speed option: int8 transformer + cascade, tuned the same way on held-out data
-    fast_cfg: dict[str, Any] | None = None
-    if tf_held is not None and True in variants and not quantized:
-        ng_h = ng_held.copy()
-        ng_h[:, SPAM] = spam_held
-        q_tf = variants[True][1]
-        w_q, th_q, f1_q = _ensemble_search(ng_h, q_tf, y_held)
-        public_q = _public_probs(smsa, ngram_fit, variants[True][0], w_q, spam_fit) if smsa is not None else None
-        rule_q, m_q, table_q = _cascade_search(ng_h, (1 - w_q) * ng_h + w_q * q_tf, y_held, ngram_th, th_q, f1_q,
-                                               public_q)
-        fast_cfg = {"w_transformer": w_q, "thresholds": th_q, "held_out_macro_f1": f1_q, "cascade_rule": rule_q,
-                    "cascade_margin": m_q, "cascade_table": table_q}
-        level, table = _evidence_search((1 - w_q) * ng_h + w_q * q_tf, y_held, th_q)
-        report["spam_evidence"]["fast"] = {"chosen": level, "table": table}
-        report["fast"] = fast_cfg
-        f1_shown = table_q.get(f"{rule_q} {m_q}", {}).get("macro_f1", f1_q)
-        progress(f"speed option (int8 + {rule_q} cascade {m_q}): held-out macro-F1 {f1_shown}")
+def _choose_precision(run: _Run, held: _HeldOut, base: Path) -> _Transformer:
+    """fp32 or dynamic int8 (measured both unless the options say): int8 is kept when it costs at
+    most QUANT_TOLERANCE held-out macro-F1 of the best ensemble."""
+    from classifiers.transformer import TransformerScorer
 
-    # 6. unit models
-    if "transformer_reused" in report:
-        held, tf_scorer_for_units = held_all, None  # the unit choices need all held-out records
-    else:
-        tf_scorer_for_units = tf_scorer
-    held_route = routable(held)
+    opt = run.opt
+    variants: dict[bool, Any] = {}
+    for q in ((False, True) if opt.quantize is None else (bool(opt.quantize),)):
+        sc = TransformerScorer.load(run.out_dir / "transformer.new", base_dir=base, quantize=q)
+        p, e = sc.probs_and_embed([r.text for r in held.records])
+        _, _, f1 = _ensemble_search(held.ngram_with_spam(), np.asarray(p, dtype=np.float64), held.y)
+        variants[q] = (sc, np.asarray(p, dtype=np.float64), np.asarray(e), f1)
+        run.progress(f"transformer {'int8' if q else 'fp32'}: best held-out ensemble macro-F1 {f1:.4f}")
+    quantized = True in variants and (False not in variants
+                                       or variants[True][3] >= variants[False][3] - QUANT_TOLERANCE)
+    run.report["quantize"] = {"chosen": quantized, **{("int8" if q else "fp32"): v[3] for q, v in variants.items()}}
+    scorer, probs, emb, _ = variants[quantized]
+    int8 = (variants[True][0], variants[True][1]) if True in variants and not quantized else None
+    return _Transformer(scorer=scorer, probs=probs, emb=emb, quantized=quantized, int8=int8)
+
+
+def _tune_default(run: _Run, held: _HeldOut, ngram_th: dict[str, float], tf: _Transformer | None,
+                  ngram_fit: NgramLabelModel, spam_fit: NgramSpamModel) -> _Default:
+    """The default backend on held-out data: ensemble weight and thresholds, the cascade (checked
+    on SmSA's validation split too) and the spam-evidence levels; the n-gram backend's without a
+    transformer."""
+    if tf is None:
+        return _Default(weights={"ngram": 1.0}, thresholds=ngram_th)
+    report = run.report
+    ng_h, tf_h = held.ngram_with_spam(), tf.probs.copy()
+    w_tf, default_th, held_f1 = _ensemble_search(ng_h, tf_h, held.y)
+    tf_only_th = tune_thresholds(tf_h, held.y)
+    report["transformer_only_held_out_macro_f1"] = macro_f1(tf_h, held.y, tf_only_th)
+    report["ensemble"] = {"w_transformer": w_tf, "held_out_macro_f1": held_f1, "thresholds": default_th}
+    run.progress(f"ensemble: transformer weight {w_tf}, held-out macro-F1 {held_f1:.3f}")
+    ens = (1 - w_tf) * ng_h + w_tf * tf_h
+    smsa_valid = _public_probs(run.smsa, ngram_fit, tf.scorer, w_tf, spam_fit) if run.smsa is not None else None
+    cascade_rule, cascade_margin, cascade_table = _cascade_search(ng_h, ens, held.y, ngram_th, default_th,
+                                                                  held_f1, smsa_valid)
+    report["cascade"] = {"rule": cascade_rule, "margin": cascade_margin, "table": cascade_table}
+    run.progress(f"cascade: {cascade_rule} margin {cascade_margin} ({cascade_table})")
+    for name, (p_, th_) in {"transformer": (ens, default_th), "transformer_only": (tf_h, tf_only_th)}.items():
+        level, table = _evidence_search(p_, held.y, th_)
+        report["spam_evidence"][name] = {"chosen": level, "table": table}
+    return _Default(weights={"ngram": 1.0 - w_tf, "transformer": w_tf}, thresholds=default_th, w_tf=w_tf,
+                    tf_only_th=tf_only_th, cascade_rule=cascade_rule, cascade_margin=cascade_margin)
+
+
+def _tune_fast(run: _Run, held: _HeldOut, ngram_th: dict[str, float], tf: _Transformer | None,
+               ngram_fit: NgramLabelModel, spam_fit: NgramSpamModel) -> dict[str, Any] | None:
+    """The speed option, when int8 was measured but not chosen: the int8 transformer with a
+    cascade, tuned on held-out data as the default is."""
+    if tf is None or tf.int8 is None:
+        return None
+    q_scorer, q_tf = tf.int8
+    ng_h = held.ngram_with_spam()
+    w_q, th_q, f1_q = _ensemble_search(ng_h, q_tf, held.y)
+    public_q = _public_probs(run.smsa, ngram_fit, q_scorer, w_q, spam_fit) if run.smsa is not None else None
+    rule_q, m_q, table_q = _cascade_search(ng_h, (1 - w_q) * ng_h + w_q * q_tf, held.y, ngram_th, th_q, f1_q,
+                                           public_q)
+    fast_cfg = {"w_transformer": w_q, "thresholds": th_q, "held_out_macro_f1": f1_q, "cascade_rule": rule_q,
+                "cascade_margin": m_q, "cascade_table": table_q}
+    level, table = _evidence_search((1 - w_q) * ng_h + w_q * q_tf, held.y, th_q)
+    run.report["spam_evidence"]["fast"] = {"chosen": level, "table": table}
+    run.report["fast"] = fast_cfg
+    f1_shown = table_q.get(f"{rule_q} {m_q}", {}).get("macro_f1", f1_q)
+    run.progress(f"speed option (int8 + {rule_q} cascade {m_q}): held-out macro-F1 {f1_shown}")
+    return fast_cfg
+
+
+def _choose_unit_model(run: _Run, fit: Sequence[Record], held: _HeldOut,
+                       embed: tuple[Any, np.ndarray] | None) -> _Units:
+    """The unit model that routes the held-out complaints and questions best with the rules (the
+    n-gram LR, or an LR on the transformer's embeddings with `embed`: the scorer and its held-out
+    embeddings), and the levels at which it outranks a keyword and below which the default unit
+    takes the ticket."""
+    opt, report = run.opt, run.report
+    held_route = routable(held.records)
     fit_route = routable(fit)
-    router_rules = Router(rules)
+    router_rules = Router(run.rules)
     unit_ng_fit = NgramUnitModel(seed=opt.seed).fit([r.account for r in fit_route], [r.text for r in fit_route],
                                                    [str(r.unit) for r in fit_route])
     cand: dict[str, float] = {}
     cand["rules_only"] = unit_accuracy(router_rules, held_route, [None] * len(held_route))
     held_unit_probs = {"ngram": unit_ng_fit.unit_probs([r.account for r in held_route], [r.text for r in held_route])}
     cand["ngram"] = unit_accuracy(router_rules, held_route, held_unit_probs["ngram"])
-    unit_embed_all = None
-    if tf_scorer_for_units is not None:
-        emb_fit = tf_scorer_for_units.embed([r.text for r in fit_route])
+    if embed is not None:
+        scorer, emb_held = embed
+        emb_fit = scorer.embed([r.text for r in fit_route])
         unit_emb_fit = EmbedUnitModel(seed=opt.seed).fit([r.account for r in fit_route], emb_fit,
                                                          [str(r.unit) for r in fit_route])
-        pos = {id(r): i for i, r in enumerate(held)}
+        pos = {id(r): i for i, r in enumerate(held.records)}
         idx = [pos[id(r)] for r in held_route]
-        assert emb_held is not None
         held_unit_probs["embed"] = unit_emb_fit.unit_probs_from_embeddings([r.account for r in held_route],
                                                                            emb_held[idx])
         cand["embed"] = unit_accuracy(router_rules, held_route, held_unit_probs["embed"])
-        unit_embed_all = (emb_fit, unit_emb_fit)
     report["unit_held_out_accuracy"] = cand
-    progress(f"unit accuracy on held-out complaint/question records: {cand}")
-    unit_choice_default = max((k for k in cand if k != "rules_only"), key=lambda k: cand[k])
-    outrank_at, outrank_table = _outrank_search(rules, held_route, held_unit_probs[unit_choice_default])
+    run.progress(f"unit accuracy on held-out complaint/question records: {cand}")
+    choice = max((k for k in cand if k != "rules_only"), key=lambda k: cand[k])
+    outrank_at, outrank_table = _outrank_search(run.rules, held_route, held_unit_probs[choice])
     report["unit_outrank"] = {"chosen": outrank_at, "table": outrank_table}
-    progress(f"higher-priority unit outranks a keyword at model probability {outrank_at} ({outrank_table})")
-    unit_floor, floor_table = _floor_search(rules, held_route, held_unit_probs[unit_choice_default], outrank_at)
+    run.progress(f"higher-priority unit outranks a keyword at model probability {outrank_at} ({outrank_table})")
+    unit_floor, floor_table = _floor_search(run.rules, held_route, held_unit_probs[choice], outrank_at)
     report["unit_floor"] = {"chosen": unit_floor, "table": floor_table}
-    progress(f"below unit-model probability {unit_floor} a ticket goes to the default unit ({floor_table})")
+    run.progress(f"below unit-model probability {unit_floor} a ticket goes to the default unit ({floor_table})")
+    return _Units(choice=choice, outrank_at=outrank_at, floor=unit_floor)
 
-    # final n-gram models on all records
-    ngram_labels = fit_labels(NgramLabelModel(seed=opt.seed), texts, y, extra)
+
+def _config(run: _Run, ngram_th: dict[str, float], hide_at: float | None, default: _Default,
+            tf: _Transformer | None, fast: dict[str, Any] | None, units: _Units) -> dict[str, Any]:
+    """config.json: every backend's weights, thresholds, cascade and levels, and the default one."""
+    spam_fast = run.opt.spam_fast
+    backends = {"ngram": BackendConfig("ngram", {"ngram": 1.0}, ngram_th, "ngram", spam_fast).to_json()}
+    default_name = "ngram"
+    if tf is not None:
+        backends["transformer"] = BackendConfig("transformer", default.weights, default.thresholds, units.choice,
+                                                spam_fast, default.cascade_margin, ngram_th, default.cascade_rule,
+                                                tf.quantized).to_json()
+        if fast is not None:
+            backends["fast"] = BackendConfig(
+                "fast", {"ngram": 1.0 - fast["w_transformer"], "transformer": fast["w_transformer"]},
+                fast["thresholds"], units.choice, spam_fast, fast["cascade_margin"], ngram_th,
+                fast["cascade_rule"], True).to_json()
+        if default.cascade_margin > 0:
+            backends["transformer_full"] = BackendConfig("transformer_full", default.weights, default.thresholds,
+                                                         units.choice, spam_fast, quantize=tf.quantized).to_json()
+        default_name = "transformer"
+        if default.w_tf < 1.0:
+            backends["transformer_only"] = BackendConfig("transformer_only", {"transformer": 1.0},
+                                                         default.tf_only_th, units.choice, spam_fast,
+                                                         quantize=tf.quantized).to_json()
+    evidence = {name: got["chosen"] for name, got in run.report["spam_evidence"].items()}
+    evidence["transformer_full"] = evidence.get("transformer", 0.0)
+    for name, backend in backends.items():
+        backend["unit_outrank_at"] = units.outrank_at
+        backend["unit_floor"] = units.floor
+        backend["spam_hide_at"] = hide_at
+        backend["spam_evidence"] = evidence.get(name, 0.0)
+    return {"format": FORMAT, "default_backend": default_name, "backends": backends,
+            "seed": run.opt.seed, "labels": list(LABELS), "trained_on": run.report["n_train"]}
+
+
+def _final_models(run: _Run, records: Sequence[Record], extra: Extra | None, spam_model: NgramSpamModel,
+                  embed_scorer: Any) -> dict[str, Any]:
+    """The shipped n-gram models, refitted on all records, by file name (with the unit LR on the
+    transformer's embeddings when `embed_scorer` is given)."""
+    seed = run.opt.seed
     all_route = routable(records)
-    unit_ngram = NgramUnitModel(seed=opt.seed).fit([r.account for r in all_route], [r.text for r in all_route],
-                                                   [str(r.unit) for r in all_route])
+    accounts, route_units = [r.account for r in all_route], [str(r.unit) for r in all_route]
+    models: dict[str, Any] = {
+        "ngram_labels.joblib": fit_labels(NgramLabelModel(seed=seed), [r.text for r in records],
+                                          label_matrix(records), extra),
+        "ngram_spam.joblib": spam_model,
+        "unit_ngram.joblib": NgramUnitModel(seed=seed).fit(accounts, [r.text for r in all_route], route_units),
+    }
+    if embed_scorer is not None:
+        emb_all = embed_scorer.embed([r.text for r in all_route])
+        models["unit_embed.joblib"] = EmbedUnitModel(seed=seed).fit(accounts, emb_all, route_units)
+    return models
 
-    # write artifacts (replace, don't pile up)
+
+def _write_artifacts(out_dir: Path, models: Mapping[str, Any], config: Mapping[str, Any], *,
+                     with_transformer: bool) -> None:
+    """The models, the transformer (transformer.new becomes transformer) and config.json, replacing
+    the previous ones rather than piling up."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in ("ngram_labels.joblib", "ngram_spam.joblib", "unit_ngram.joblib", "unit_embed.joblib", CONFIG_FILE):
         (out_dir / old).unlink(missing_ok=True)
-    _save_joblib(ngram_labels, out_dir / "ngram_labels.joblib")
-    _save_joblib(spam_model, out_dir / "ngram_spam.joblib")
-    _save_joblib(unit_ngram, out_dir / "unit_ngram.joblib")
-    backends = {"ngram": BackendConfig("ngram", {"ngram": 1.0}, ngram_th, "ngram", opt.spam_fast).to_json()}
-    default_name = "ngram"
-    if tf_scorer is not None:
-        if unit_embed_all is not None:
-            emb_all = tf_scorer.embed([r.text for r in all_route])
-            _save_joblib(EmbedUnitModel(seed=opt.seed).fit([r.account for r in all_route], emb_all,
-                                                           [str(r.unit) for r in all_route]),
-                         out_dir / "unit_embed.joblib")
-        backends["transformer"] = BackendConfig("transformer", default_weights, default_th, unit_choice_default,
-                                                opt.spam_fast, cascade_margin, ngram_th, cascade_rule,
-                                                quantized).to_json()
-        if fast_cfg is not None:
-            backends["fast"] = BackendConfig(
-                "fast", {"ngram": 1.0 - fast_cfg["w_transformer"], "transformer": fast_cfg["w_transformer"]},
-                fast_cfg["thresholds"], unit_choice_default, opt.spam_fast, fast_cfg["cascade_margin"], ngram_th,
-                fast_cfg["cascade_rule"], True).to_json()
-        if cascade_margin > 0:
-            backends["transformer_full"] = BackendConfig("transformer_full", default_weights, default_th,
-                                                         unit_choice_default, opt.spam_fast,
-                                                         quantize=quantized).to_json()
-        default_name = "transformer"
-        if w_tf < 1.0:
-            backends["transformer_only"] = BackendConfig("transformer_only", {"transformer": 1.0}, tf_only_th,
-                                                         unit_choice_default, opt.spam_fast,
-                                                         quantize=quantized).to_json()
+    for name, model in models.items():
+        _save_joblib(model, out_dir / name)
+    if with_transformer:
         final_tf = out_dir / "transformer"
         if final_tf.exists():
             shutil.rmtree(final_tf)
         (out_dir / "transformer.new").rename(final_tf)
     else:
         shutil.rmtree(out_dir / "transformer", ignore_errors=True)
-    evidence = {name: got["chosen"] for name, got in report["spam_evidence"].items()}
-    evidence["transformer_full"] = evidence.get("transformer", 0.0)
-    for name, backend in backends.items():
-        backend["unit_outrank_at"] = outrank_at
-        backend["unit_floor"] = unit_floor
-        backend["spam_hide_at"] = hide_at
-        backend["spam_evidence"] = evidence.get(name, 0.0)
-    config = {"format": FORMAT, "default_backend": default_name, "backends": backends,
-              "seed": opt.seed, "labels": list(LABELS), "trained_on": report["n_train"]}
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    report["config"] = config
-    report["train_seconds"] = time.perf_counter() - t0
 
-    # measure every alternative on the evaluation file
-    if smsa is not None:
-        report["smsa_test"] = measure_smsa(out_dir, rules, Path(smsa))
-        progress(f"SmSA test negative F1: {report['smsa_test']}")
+
+def _measure(run: _Run, eval_records: Sequence[Record] | None) -> None:
+    """Every saved backend on what no step trained or tuned on: SmSA's test split, the
+    evaluation records and the real sets' test parts."""
+    report = run.report
+    if run.smsa is not None:
+        report["smsa_test"] = measure_smsa(run.out_dir, run.rules, Path(run.smsa))
+        run.progress(f"SmSA test negative F1: {report['smsa_test']}")
     if eval_records:
-        report["alternatives"] = measure_alternatives(out_dir, rules, eval_records, progress=progress)
-    if public_root is not None:
-        report["public_test"] = measure_public(out_dir, rules, public_root, progress=progress)
-    return report
+        report["alternatives"] = measure_alternatives(run.out_dir, run.rules, eval_records, progress=run.progress)
+    if run.public is not None:
+        report["public_test"] = measure_public(run.out_dir, run.rules, run.public, progress=run.progress)
 
 
 def measure_public(model_dir: Path, rules: Mapping[str, AccountRules], public: Path, *,
