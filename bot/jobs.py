@@ -171,7 +171,7 @@ async def triage_pending(
             if ticket_id is not None:
                 made.append(ticket_id)
     if surging:
-        await surge_job.after_triage(settings, store, classifier, made, now=now, client_for=client_for)
+        await surge_job.after_triage(settings, store, made, now=now, client_for=client_for)
     return made
 
 

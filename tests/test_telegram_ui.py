@@ -464,11 +464,13 @@ def test_empty_results() -> None:
 def test_help_lists_every_command_and_button(role: str) -> None:
     text = ui.help_text(role).text
     check_html(text)
-    for usage in ["/antrian", "/tiket ID", "/cari TEKS", "/spam", "/templat [ID]", "/bantuan"]:
+    for usage in ["/antrian", "/tiket ID", "/cari TEKS", "/spam", "/templat [ID]", "/kelompok ID",
+                  "/jawabkelompok ID TEKS", "/keluarkan ID", "/bantuan"]:
         assert usage in text
     for button in ["Terima", "Alihkan", "Jawab", "Selesai", "Koreksi", "Lihat data pribadi"]:
         assert f"{button} —" in text
-    assert [name for name, _ in ui.bot_commands()] == ["antrian", "tiket", "cari", "spam", "templat", "bantuan"]
+    assert [name for name, _ in ui.bot_commands()] == ["antrian", "tiket", "cari", "spam", "templat", "kelompok",
+                                                       "jawabkelompok", "keluarkan", "bantuan"]
 
 
 def test_help_differs_per_role() -> None:

@@ -88,6 +88,7 @@ async def run(window: float, comments: int, backend: str) -> None:
             grouped = sum(len(v) for v in by_group.values())
             purity = sum(Counter(v).most_common(1)[0][1] for v in by_group.values()) / max(grouped, 1)
 
+            before_answers = {chat: len(tg.messages(chat)) for chat in chats}
             # One answer per group, approved at once; time until every comment of every group has it.
             services = runtime.services
             from bot.service import Actor
@@ -113,7 +114,8 @@ async def run(window: float, comments: int, backend: str) -> None:
             print(f"surge card visible in all {len(chats)} groups {card_seen:.1f} s after the poll started")
             print(f"every ticket reachable (stored, counted on the card, grouped or in /antrian) after {reachable:.1f} s")
             for chat in sorted(chats):
-                print(f"  chat {chat}: {len(tg.messages(chat))} messages for the whole surge")
+                print(f"  chat {chat}: {before_answers[chat]} message(s) until the answers, "
+                      f"{len(tg.messages(chat))} in all (a draft and an outcome per group answer)")
             print(f"grouping: {grouped} of {len(kept)} complaint tickets grouped, purity {purity:.3f}, "
                   f"ARI (ungrouped as singletons) {adjusted_rand_score(truth, labels):.3f}")
             print(f"429 answers from Telegram: {tg.flood_errors()}")

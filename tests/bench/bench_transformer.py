@@ -81,12 +81,13 @@ def load_texts(path: str | None) -> tuple[list[str], list[str]]:
 def throwaway_model(base: Path) -> Path:
     import numpy as np
 
-    from classifiers.transformer import train_transformer
+    from classifiers.transformer import TransformerSettings, train_transformer
 
     out = Path(tempfile.mkdtemp(prefix="bench-model-")) / "m"
     texts = ["bansos belum cair", "cara daftar pkh?", "dasar tidak becus", "slot gacor maxwin"] * 5
     y = np.tile(np.eye(4, dtype=np.float32), (5, 1))
-    train_transformer(texts, y, out, base_dir=base, epochs=1, batch_size=4, max_steps=1, progress=False)
+    train_transformer(texts, y, out, TransformerSettings(base_dir=base, epochs=1, batch_size=4, max_steps=1,
+                                                         progress=False))
     return out
 
 
