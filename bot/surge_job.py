@@ -18,7 +18,9 @@ from typing import Any, Awaitable, Callable, Sequence
 import numpy as np
 
 from bot import grouping, surges
+from bot.callbacks import to_payload
 from bot.config import RoutingConfig, Settings
+from bot.pii import mask_pii
 from bot.service import ticket_destinations
 from bot.store import CARD, EDIT, TEXT, Store
 from bot.surges import SurgeRule
@@ -183,17 +185,11 @@ def render_card(settings: Settings, store: Store, surge_id: int) -> tuple[str, l
     examples = {}
     for g in groups[: surges.MAX_CARD_GROUPS]:
         example = store.ticket(int(g["example_ticket_id"])) if g["example_ticket_id"] else None
-        examples[int(g["id"])] = _masked(example.text) if example else ""
+        examples[int(g["id"])] = mask_pii(example.text) if example else ""
     unit_names = {k: u.name for k, u in account.units.items()} if account else {}
     return surges.card(surge, surges.figures(tickets), groups, account_name=account.name if account else surge["account"],
                        unit_names=unit_names, examples=examples, tz=settings.routing.timezone,
                        window_minutes=settings.routing.surges.window_minutes)
-
-
-def _masked(text: str) -> str:
-    from bot.pii import mask_pii
-
-    return mask_pii(text)
 
 
 # -- answers for tickets that came later ----------------------------------------------
@@ -211,8 +207,6 @@ def offer_answer_to_late_arrivals(settings: Settings, store: Store, surge_id: in
         if not late:
             continue
         text, buttons = surges.late_arrivals_view(answer, group, len(late))
-        from bot.callbacks import to_payload
-
         if store.enqueue(f"ga:{answer['id']}:late:{max(late)}", settings.routing.media_team.chat_id, TEXT, now=now,
                          payload={"text": text, "buttons": to_payload(buttons)}):
             offered += len(late)
