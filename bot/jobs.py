@@ -172,6 +172,8 @@ async def triage_pending(
                 made.append(ticket_id)
     if surging:
         await surge_job.after_triage(settings, store, made, now=now, client_for=client_for)
+    if made:
+        surge_job.watch_accounts(settings, store, now=now)
     return made
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Sequence
 
 import numpy as np
@@ -48,6 +48,26 @@ def open_new_surges(settings: Settings, store: Store, *, now: datetime) -> list[
                         count, rule.window)
             opened.append(surge_id)
     return opened
+
+
+def watch_accounts(settings: Settings, store: Store, *, now: datetime) -> list[str]:
+    """The same rule over a whole account: many posts busy at once, none surging on its own.
+    Tickets still go out one by one (batched); the media team hears of it once an hour."""
+    rule = rule_of(settings.routing)
+    surging = {account for account, _ in store.surges.open_surges()}
+    told = []
+    for account, acc in settings.routing.accounts.items():
+        if account in surging:
+            continue
+        recent = store.surges.ticket_count(account, now - rule.window, now + timedelta(seconds=1))
+        usual = store.surges.ticket_count(account, now - surges.BASELINE - rule.window, now - rule.window)
+        if not rule.opens(recent, usual) or store.has_recent_alert("account_surge", account, now - timedelta(hours=1)):
+            continue
+        store.add_alert("account_surge", surges.account_surge_text(acc.name, recent, rule.usual_per_window(usual),
+                                                                    settings.routing.surges.window_minutes),
+                        now=now, account=account)
+        told.append(account)
+    return told
 
 
 def surge_of(open_surges: dict[tuple[str, str], int], account: str, channel: str, media_id: str | None) -> int | None:

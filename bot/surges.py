@@ -146,6 +146,14 @@ def _summary_line(s: Mapping[str, Any]) -> str:
             f"jawaban pertama {format_duration_id(timedelta(minutes=first)) + ' setelah mulai' if first is not None else 'belum ada'}.")
 
 
+def account_surge_text(account_name: str, recent: int, usual: float, window_minutes: int) -> str:
+    """Plain text: an account surges across many posts (no post surges on its own)."""
+    times = f"{format_number(recent / usual, 1)} kali" if usual >= 0.05 else "jauh di atas"
+    return (f"Lonjakan tiket di akun {account_name}: {format_number(recent)} tiket dalam {window_minutes} menit "
+            f"terakhir, {times} jumlah biasanya ({format_number(usual, 1)} per {window_minutes} menit), tersebar "
+            "di beberapa unggahan. Tiket tetap dikirim ke grup unit masing-masing.")
+
+
 # -- surges in the digest and the monthly report -------------------------------------
 
 

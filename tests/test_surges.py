@@ -300,3 +300,27 @@ def test_kill_9_while_a_group_answer_is_posted_answers_each_comment_exactly_once
     replies = Counter(r.comment_id for r in fake_instagram.sent_replies)
     assert set(replies) == wanted and max(replies.values()) == 1, replies.most_common(3)
     assert query(f"SELECT COUNT(*) FROM tickets WHERE group_id = {group_id} AND status = 'resolved'")[0][0] == len(wanted)
+
+
+async def test_many_busy_posts_at_once_alert_the_media_team_and_tickets_still_go_out_one_by_one(
+        settings: Settings, classifier: Any, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
+    now = datetime.now(timezone.utc)
+    fake_instagram.set_clock(now)
+    posts = [fake_instagram.add_media(KEMENSOS, caption=f"Info {p}", timestamp=now - timedelta(hours=1)) for p in range(4)]
+    for i, (text, _) in enumerate(surge_comments(100, seed=4)):
+        fake_instagram.add_comment(posts[i % 4], text, f"warga{i}", timestamp=now - timedelta(seconds=3 * i))
+    runtime, stop, task = await start(settings, classifier, reply_gap=0.0)
+    made = await runtime.poll_once()
+    assert not runtime.store.surges.open_surges(), "no post surges on its own (25 comments each)"
+    alert = await fake_telegram.wait_for_async(lambda: next((m for m in fake_telegram.messages(MEDIA)
+                                                             if "Lonjakan tiket di akun Kementerian Sosial" in (m.text or "")),
+                                                            None), timeout=10, message="no account surge alert")
+    assert "tersebar di beberapa unggahan" in alert.text
+    assert all(t.surge_id is None for t in runtime.store.tickets_by_ids(made))
+    for i, (text, kind) in enumerate(surge_comments(10, seed=8)):
+        fake_instagram.add_comment(posts[i % 4], text, f"lagi{i}", timestamp=now)
+    assert await runtime.poll_once()  # more tickets: still one alert an hour, not one per poll
+    await asyncio.sleep(1.0)
+    stop.set()
+    await asyncio.wait_for(task, 15)
+    assert sum("Lonjakan tiket di akun" in (m.text or "") for m in fake_telegram.messages(MEDIA)) == 1
