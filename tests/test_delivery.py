@@ -112,8 +112,9 @@ async def test_a_change_made_while_a_message_is_in_flight_still_reaches_it(
 @pytest.mark.slow
 async def test_a_burst_of_2000_comments_reaches_one_group_without_a_single_429(
         settings: Settings, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram, classifier: Any) -> None:
-    # 2,000 comments over 100 posts: a busy hour, not one viral post (that is a surge)
-    seed_burst(fake_instagram, 2000, posts=100)
+    # 2,000 comments over the 50 posts a poll reads, 12 each in 10 minutes: a busy half hour, not
+    # one viral post (that is a surge, tests/test_surges.py)
+    seed_burst(fake_instagram, 2000, posts=50)
     runtime, stop, task = await start(settings, classifier)
     made = await runtime.poll_once()
     assert len(made) == 2000
