@@ -124,7 +124,9 @@ async def test_a_burst_of_2000_comments_reaches_one_group_without_a_single_429(
     await task
     assert fake_telegram.flood_errors() == 0
     assert any("tiket baru" in (m.text or "") for m in fake_telegram.messages(LINJAMSOS))
-    assert len(fake_telegram.messages(LINJAMSOS)) <= 2000 // 20 + 1
+    # Batches of 20; a plan made while triage is still storing tickets sends what is there, so on a
+    # slow machine a few batches are partial.
+    assert len(fake_telegram.messages(LINJAMSOS)) <= 2000 // 20 + 5
 
 
 async def test_a_group_that_became_a_supergroup_is_followed(
