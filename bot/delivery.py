@@ -366,33 +366,25 @@ class Deliverer:
 
     async def _edit(self, chat_id: int, ticket_id: int, payload: Mapping[str, Any]) -> None:
         """Show a ticket's current state in a message that already shows it."""
-        rendered = self.renderer.ticket(ticket_id, payload["shows"])
-        if rendered is None:
-            return
-        _calling()
-        try:
-            await self.bot.edit_message_text(
-                chat_id=chat_id, message_id=payload["message_id"], text=rendered.text, parse_mode="HTML",
-                reply_markup=keyboard(rendered.buttons), disable_web_page_preview=True)
-        except BadRequest as err:
-            # Already showing this state, or deleted by someone: nothing left to do.
-            if "not modified" not in str(err).lower() and "not found" not in str(err).lower():
-                raise
+        await self._redraw(chat_id, payload["message_id"], self.renderer.ticket(ticket_id, payload["shows"]))
 
     async def _edit_card(self, chat_id: int, payload: Mapping[str, Any]) -> None:
         """Show a surge card's current state in the message that first showed it."""
         sent = self.store.sent_message(payload["card_key"])
         if sent is None or sent["telegram_message_id"] is None:
             raise CardNotSentYet(payload["card_key"])
-        rendered = self.renderer.card(payload["surge_id"])
+        await self._redraw(chat_id, sent["telegram_message_id"], self.renderer.card(payload["surge_id"]))
+
+    async def _redraw(self, chat_id: int, message_id: int, rendered: Rendered | None) -> None:
         if rendered is None:
             return
         _calling()
         try:
             await self.bot.edit_message_text(
-                chat_id=chat_id, message_id=sent["telegram_message_id"], text=rendered.text, parse_mode="HTML",
+                chat_id=chat_id, message_id=message_id, text=rendered.text, parse_mode="HTML",
                 reply_markup=keyboard(rendered.buttons), disable_web_page_preview=True)
         except BadRequest as err:
+            # Already showing this state, or deleted by someone: nothing left to do.
             if "not modified" not in str(err).lower() and "not found" not in str(err).lower():
                 raise
 
