@@ -7,8 +7,9 @@ A batch of messages goes in, one prediction per message comes out. Backends
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
 
 LABELS: tuple[str, ...] = ("complaint", "question", "negative", "spam")
 LANGS: tuple[str, ...] = ("id", "en", "jv", "su", "mixed")
@@ -71,6 +72,19 @@ class AccountRules:
     @property
     def unit_keys(self) -> tuple[str, ...]:
         return tuple(u.unit for u in self.units)
+
+
+def rules_to_json(rules: Mapping[str, AccountRules]) -> str:
+    """The routing rules as JSON, for a process of our own (classifiers.speed_probe)."""
+    return json.dumps({key: asdict(acc) for key, acc in rules.items()}, ensure_ascii=False)
+
+
+def rules_from_json(text: str) -> dict[str, AccountRules]:
+    data: dict[str, Any] = json.loads(text)
+    return {key: AccountRules(account=acc["account"], default_unit=acc["default_unit"],
+                              units=tuple(UnitRules(unit=u["unit"], keywords=tuple(u["keywords"]),
+                                                    priority=u["priority"]) for u in acc["units"]))
+            for key, acc in data.items()}
 
 
 class Classifier(Protocol):

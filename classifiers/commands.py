@@ -173,7 +173,7 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
           quantize: bool | None = None, sentiment_weight: float | None = None,
           sentiment_rows: int | None = None, public: Path | None = None,
           reuse_transformer: Path | None = None, transformer_seen: frozenset[str] = frozenset(),
-          ) -> dict[str, Any]:
+          overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train every part, write the artifacts to out_dir (default classifiers/model) and the model card.
 
     rules: the routing rules per account (the caller reads routing.yaml; classifiers never does);
@@ -184,7 +184,8 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
     public: shared/data/public (the training parts of its real sets join training, their test
     parts are measured for the model card);
     reuse_transformer: a fine-tuned transformer folder to keep instead of training one, with
-    `transformer_seen`, the normalised texts it learnt (kept out of the held-out tuning).
+    `transformer_seen`, the normalised texts it learnt (kept out of the held-out tuning);
+    overrides: further TrainOptions fields by name (for experiments: public_sets, oof_repeats, ...).
     """
     from classifiers.dataset import load_records, merge
     from classifiers.training import TrainOptions, train_all
@@ -207,6 +208,10 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
     if sentiment_rows is not None:
         options.sentiment_rows = sentiment_rows
     options.reuse_transformer, options.transformer_seen = reuse_transformer, transformer_seen
+    for name, value in (overrides or {}).items():
+        if not hasattr(options, name):
+            raise ValueError(f"unknown training option {name!r}")
+        setattr(options, name, value)
     t0 = time.perf_counter()
     report = train_all(records, out, rules=rules, judol=judol, smsa=smsa, eval_records=eval_records,
                        public=public, options=options)

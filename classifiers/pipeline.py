@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from classifiers.base import LABELS, AccountRules, MessageIn, Prediction
+from classifiers.base import LABELS, AccountRules, MessageIn, Prediction, rules_to_json
 from classifiers.language import detect_language, warm_up
 from classifiers.router import Router
 
@@ -388,25 +389,84 @@ def choose_default(rules: Mapping[str, AccountRules], model_dir: Path, data: Map
     Order (most accurate first, as the model card measures them): config.json's default (the
     transformer ensemble), then `fast` (the same ensemble with int8 matmuls), then `ngram`, which
     needs no torch and always reaches the targets. A CPU flag says little about speed (bf16 was
-    slower than fp32 on some machines that have it), so each candidate is timed on ~160 messages
-    of the evaluation set (a second or two); without torch the choice is `ngram` at once. The
-    choice is remembered per model, targets and CPU in $TRIAGE_MODEL_CACHE (default
-    ~/.cache/ministry-triage)/default-backend.json, so later starts load only what was chosen.
+    slower than fp32 on some machines that have it), so each candidate is timed on ~190 messages
+    of the evaluation set; without torch the choice is `ngram` at once. The choice is remembered
+    per model, targets and CPU in $TRIAGE_MODEL_CACHE (default ~/.cache/ministry-triage)/
+    default-backend.json, so later starts load only what was chosen.
+
+    Where nothing is remembered yet, the timing runs in a process of its own
+    (classifiers.speed_probe) and this start uses `ngram`: loading torch and the transformer only
+    to time them took 15-18 s and 860 MB on 2 cores, more than the bot may spend at a start.
+    TRIAGE_SPEED_PROBE=now times them here instead, before returning.
     """
     candidates = [name for name in (data.get("default_backend"), "fast")
                   if name and name in data["backends"] and name != "ngram"]
     cached = _cached_choice(model_dir)
     if cached is not None and (cached["name"] == "ngram" or cached["name"] in candidates):
-        config = BackendConfig.from_json(cached["name"], data["backends"][cached["name"]])
-        scorer = None
-        if config.weights.get("transformer"):
-            scorer, why = _load_transformer(model_dir, config.quantize)
-            if scorer is None:
-                config = BackendConfig.from_json("ngram", data["backends"]["ngram"])
-        pipe = _pipeline(rules, config, parts, scorer)
-        pipe.choice = f"{cached['why']} (measured at an earlier start on this machine; delete {_choice_path()} to measure again)"
+        return _remembered(rules, model_dir, data, parts, cached)
+    if candidates and _torch_installed() and os.environ.get("TRIAGE_SPEED_PROBE", "background") != "now":
+        pipe = _pipeline(rules, BackendConfig.from_json("ngram", data["backends"]["ngram"]), parts, None)
+        pipe.choice = "ngram for this start: " + _start_probe(rules, model_dir)
         log.info("classifier: %s", pipe.choice)
         return pipe
+    return _measure_and_choose(rules, model_dir, data, parts, candidates)
+
+
+def _remembered(rules: Mapping[str, AccountRules], model_dir: Path, data: Mapping[str, Any],
+                parts: Mapping[str, Any], cached: Mapping[str, str]) -> Pipeline:
+    config = BackendConfig.from_json(cached["name"], data["backends"][cached["name"]])
+    scorer = None
+    if config.weights.get("transformer"):
+        scorer, why = _load_transformer(model_dir, config.quantize)
+        if scorer is None:
+            config = BackendConfig.from_json("ngram", data["backends"]["ngram"])
+    pipe = _pipeline(rules, config, parts, scorer)
+    pipe.choice = f"{cached['why']} (measured at an earlier start on this machine; delete {choice_path()} to measure again)"
+    log.info("classifier: %s", pipe.choice)
+    return pipe
+
+
+def _torch_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+PROBE_LOCK = "speed-probe.lock"
+PROBE_STALE_SECONDS = 600  # a probe that left its lock behind this long ago has died
+
+
+def _start_probe(rules: Mapping[str, AccountRules], model_dir: Path) -> str:
+    """Start classifiers.speed_probe unless one is already timing; say what happens."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    folder = choice_path().parent
+    lock = folder / PROBE_LOCK
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if lock.exists() and time.time() - lock.stat().st_mtime < PROBE_STALE_SECONDS:
+            return f"the transformer's speed on this machine is being timed (see {lock}); the next start uses the result"
+        lock.write_text(str(time.time()), encoding="utf-8")
+        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=folder, delete=False, encoding="utf-8") as fh:
+            fh.write(rules_to_json(rules))
+        log_file = open(folder / "speed-probe.log", "a", encoding="utf-8")
+        with log_file:
+            proc = subprocess.Popen([sys.executable, "-m", "classifiers.speed_probe", str(model_dir), fh.name],
+                                    stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, cwd=Path(__file__).resolve().parents[1])
+    except OSError as exc:
+        lock.unlink(missing_ok=True)
+        log.warning("could not start the classifier speed probe: %s", exc)
+        return f"the transformer's speed could not be timed ({exc}); set TRIAGE_SPEED_PROBE=now to time it at the start"
+    return (f"the transformer's speed on this machine is being timed in process {proc.pid} "
+            f"(log: {folder / 'speed-probe.log'}); the next start uses the result")
+
+
+def _measure_and_choose(rules: Mapping[str, AccountRules], model_dir: Path, data: Mapping[str, Any],
+                        parts: Mapping[str, Any], candidates: Sequence[str]) -> Pipeline:
     probe = probe_messages()
     notes: list[str] = []
     scorer = None
@@ -440,9 +500,7 @@ def choose_default(rules: Mapping[str, AccountRules], model_dir: Path, data: Map
     return pipe
 
 
-def _choice_path() -> Path:
-    import os
-
+def choice_path() -> Path:
     root = os.environ.get("TRIAGE_MODEL_CACHE")
     return (Path(root).expanduser() if root else Path.home() / ".cache" / "ministry-triage") / CHOICE_FILE
 
@@ -450,7 +508,6 @@ def _choice_path() -> Path:
 def _choice_key(model_dir: Path) -> str:
     """The model, the targets and the machine: a choice holds only while all three stay."""
     import hashlib
-    import os
     import platform
 
     cpu = platform.processor()
@@ -465,7 +522,7 @@ def _choice_key(model_dir: Path) -> str:
 
 def _cached_choice(model_dir: Path) -> dict[str, str] | None:
     try:
-        saved = json.loads(_choice_path().read_text(encoding="utf-8"))
+        saved = json.loads(choice_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     got = saved.get(_choice_key(model_dir)) if isinstance(saved, dict) else None
@@ -474,7 +531,7 @@ def _cached_choice(model_dir: Path) -> dict[str, str] | None:
 
 def _remember_choice(model_dir: Path, name: str, why: str) -> None:
     """Best effort: a read-only home only means the next start measures again."""
-    path = _choice_path()
+    path = choice_path()
     try:
         saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         saved = saved if isinstance(saved, dict) else {}

@@ -111,6 +111,25 @@ def _emot(root: Path, part: str) -> Iterable[PublicItem]:
             yield PublicItem(row["tweet"], f"emot/{emotion}", gold)
 
 
+# sensi keeps its sources' placeholders; written out so the normaliser sees a mention, a name, a link.
+SENSI_PLACEHOLDERS = {"<USERNAME>": "@user", "<PROVIDER_NAME>": "provider", "<URL>": "https://t.co/x"}
+
+
+def _sensi(root: Path) -> Iterable[PublicItem]:
+    """Comments and tweets (Instagram cyberbullying, telco and TV-show tweets) marked positive or
+    negative: negative ones are insults, contempt and frustration, i.e. our `negative`; positive
+    ones are not `negative`. Neither settles complaint or question."""
+    with open(root / "sensi_sentiment" / "sensi_training_dedup.csv", encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            text = row.get("text") or ""
+            for tag, word in SENSI_PLACEHOLDERS.items():
+                text = text.replace(tag, word)
+            if (row.get("label") or "").strip() == "0":
+                yield PublicItem(text, "sensi/negative", {"negative": 1, "spam": 0})
+            elif (row.get("label") or "").strip() == "1":
+                yield PublicItem(text, "sensi/positive", {"negative": 0, "spam": 0})
+
+
 def load_judol(path: Path, seed: int, test_fraction: float = 0.2) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
     """The judol comments as (train texts, labels, test texts, labels), split by distinct normalised text."""
     import numpy as np  # here: the rest of this module needs no numpy
@@ -167,10 +186,12 @@ def load_set(name: str, root: Path, part: str = "test") -> list[PublicItem]:
         return list(_emot(root, part))
     if name == "judol_youtube":
         return list(_judol(root, part))
+    if name == "sensi":
+        return _hash_split(_sensi(root), part)
     raise ValueError(f"unknown public set {name!r}; known: {', '.join(SETS)}")
 
 
-SETS = ("idsmsa_stock", "prdect_id", "smsa", "emot", "judol_youtube")
+SETS = ("idsmsa_stock", "prdect_id", "smsa", "emot", "judol_youtube", "sensi")
 
 # Targets of issue 12: (group, label, "max" rate of that label, or "min" recall).
 TARGETS: tuple[tuple[str, str, str, float], ...] = (
@@ -196,7 +217,8 @@ def available(root: Path) -> list[str]:
     """The sets whose files are present under root."""
     files = {"idsmsa_stock": "idsmsa_stock/idsmsa.csv", "prdect_id": "prdect_id/prdect_id.csv",
              "smsa": "indonlu_smsa/test_preprocess.tsv", "emot": "indonlu_emot/test_preprocess.csv",
-             "judol_youtube": "judol_youtube/dataset_judol_labelled.csv"}
+             "judol_youtube": "judol_youtube/dataset_judol_labelled.csv",
+             "sensi": "sensi_sentiment/sensi_training_dedup.csv"}
     return [name for name in SETS if (Path(root) / files[name]).exists()]
 
 

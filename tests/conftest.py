@@ -9,6 +9,9 @@ from typing import Iterator
 import pytest
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")
+# A test that asks for the default backend gets it timed in its own process, not a start on
+# `ngram` with a timing process running beside the tests (tests/test_speed_probe.py tests that).
+os.environ.setdefault("TRIAGE_SPEED_PROBE", "now")
 
 from bot.config import Settings, load_routing, load_settings  # noqa: E402
 from tests.fakes.instagram_server import FakeInstagram  # noqa: E402
