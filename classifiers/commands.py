@@ -311,6 +311,11 @@ def render_figures(report: Mapping[str, Any]) -> str:
         lines.append(f"- below unit-model probability {f['chosen']} (and with no keyword) a ticket goes to the "
                      f"account's default unit (held-out unit accuracy by floor: "
                      f"{ {k: round(v, 3) for k, v in f['table'].items()} })")
+    if report.get("negative_budget"):
+        b = report["negative_budget"]
+        lines.append(f"- n-gram `negative` threshold {b['chosen']}: the best out-of-fold F1 at which at most "
+                     f"{b['budget']} of SmSA's and EmoT's neutral and positive validation messages are `negative` "
+                     f"(without that bound: {b['without_budget']}; by threshold: {b['table']})")
     if report.get("spam_hide"):
         h = report["spam_hide"]
         lines.append(f"- spam is hidden on Instagram only from spam probability {h.get('at')} on, and only when no "

@@ -12,7 +12,7 @@ before saving, so each saved model stays a few MB.
 
 from __future__ import annotations
 
-from typing import Mapping, Self, Sequence
+from typing import Any, Mapping, Self, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -27,16 +27,18 @@ from classifiers.normalize import features_text
 class NgramFeatures:
     """Character and word TF-IDF of `features_text`, both L2-normalised, side by side."""
 
-    def __init__(self, char_features: int = 60000, word_features: int = 20000, min_df: int = 2) -> None:
+    def __init__(self, char_features: int = 60000, word_features: int = 20000, min_df: int = 2,
+                 tone: bool = False) -> None:
+        self.tone = tone  # add normalize.tone_words (models saved before it have no such attribute)
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), max_features=char_features,
                                     min_df=min_df, sublinear_tf=True, lowercase=False, dtype=np.float32)
         self.word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), max_features=word_features,
                                     min_df=min_df, sublinear_tf=True, lowercase=False, dtype=np.float32,
                                     token_pattern=r"(?u)\b\w+\b")
 
-    @staticmethod
-    def prepare(texts: Sequence[str]) -> list[str]:
-        return [features_text(t or "") for t in texts]
+    def prepare(self, texts: Sequence[str]) -> list[str]:
+        tone = getattr(self, "tone", False)
+        return [features_text(t or "", tone=tone) for t in texts]
 
     def fit_transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         prepared = self.prepare(texts)
@@ -68,7 +70,7 @@ def _shrink(model: CalibratedClassifierCV) -> CalibratedClassifierCV:
 class NgramLabelModel:
     """One calibrated logistic regression per label over shared n-gram features."""
 
-    def __init__(self, labels: Sequence[str] = LABELS, c: float = 4.0, seed: int = 13, **feature_args: int) -> None:
+    def __init__(self, labels: Sequence[str] = LABELS, c: float = 4.0, seed: int = 13, **feature_args: Any) -> None:
         self.labels = tuple(labels)
         self.c = c
         self.seed = seed
@@ -107,7 +109,7 @@ class NgramLabelModel:
 class NgramSpamModel(NgramLabelModel):
     """Spam alone: `spam_proba(texts)` -> (n,)."""
 
-    def __init__(self, c: float = 4.0, seed: int = 13, **feature_args: int) -> None:
+    def __init__(self, c: float = 4.0, seed: int = 13, **feature_args: Any) -> None:
         super().__init__(labels=("spam",), c=c, seed=seed, **feature_args)
 
     def spam_proba(self, texts: Sequence[str]) -> np.ndarray:

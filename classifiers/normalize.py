@@ -218,10 +218,48 @@ def match_views(text: str) -> tuple[str, ...]:
     return (norm,) if lt == norm else (norm, lt)
 
 
-def features_text(text: str, max_chars: int = 4000) -> str:
-    """What the n-gram models read: both views, cut to a bounded length."""
+def features_text(text: str, max_chars: int = 4000, tone: bool = False) -> str:
+    """What the n-gram models read: both views, cut to a bounded length; with `tone`, the tone
+    words of `tone_words` after them."""
     views = match_views(text[: max_chars * 4])
-    return " || ".join(v[:max_chars] for v in views)
+    joined = " || ".join(v[:max_chars] for v in views)
+    words = tone_words(text[: max_chars * 4]) if tone else ""
+    return f"{joined} || {words}" if words else joined
+
+
+# Emoji by what they say about the writer's mood, from words of their Unicode names: one word per
+# mood, so that a model that learnt 😡 also reads 🤬 and 😤 (each emoji alone is rare in training).
+_TONE_NAMES = (
+    ("xtangry", ("POUTING", "ANGRY", "STEAM FROM NOSE", "SYMBOLS ON MOUTH", "SYMBOLS COVERING MOUTH")),
+    ("xtannoyed", ("ROLLING EYES", "UNAMUSED", "EXPRESSIONLESS", "FACE PALM", "NEUTRAL FACE",
+                   "RAISED EYEBROW", "SMIRKING", "FACE WITHOUT MOUTH")),
+    ("xtdisgust", ("NAUSEATED", "VOMITING", "PILE OF POO", "THUMBS DOWN")),
+    ("xtmock", ("CLOWN", "CIRCUS", "UPSIDE-DOWN")),
+    ("xtsad", ("CRYING", "DISAPPOINTED", "PENSIVE", "WEARY", "TIRED FACE", "PERSEVERING", "ANGUISHED",
+               "BROKEN HEART", "WORRIED")),
+    ("xtlaugh", ("TEARS OF JOY", "ROLLING ON THE FLOOR LAUGHING")),
+    ("xtclap", ("CLAPPING",)),
+    ("xtwarm", ("HEART", "THUMBS UP", "FOLDED HANDS", "SMILING", "HUGGING", "STAR-STRUCK", "PARTY")),
+)
+_INSISTENT_RE = re.compile(r"[?!]{2,}")
+
+
+@lru_cache(maxsize=4096)
+def _tone_of(ch: str) -> str | None:
+    name = unicodedata.name(ch, "")
+    for word, parts in _TONE_NAMES:
+        if any(part in name for part in parts) and not (word == "xtwarm" and "BROKEN" in name):
+            return word
+    return None
+
+
+def tone_words(text: str) -> str:
+    """One word per mood an emoji shows, and `xtinsist` for repeated ?/! (normalising folds "???"
+    to "?", which loses the insistence)."""
+    words = {w for ch in text if ord(ch) > 0x2000 and (w := _tone_of(ch))}
+    if _INSISTENT_RE.search(text):
+        words.add("xtinsist")
+    return " ".join(sorted(words))
 
 
 def _check_judol(path: str) -> None:

@@ -30,6 +30,7 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -82,16 +83,23 @@ def f1_score(y: np.ndarray, pred: np.ndarray) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
+def smoothed_f1(p: np.ndarray, y: np.ndarray, grid: np.ndarray = THRESHOLD_GRID) -> np.ndarray:
+    """F1 at each threshold of the grid, averaged over it and its two neighbours on each side (a
+    plateau beats a lucky spike on a few hundred held-out records)."""
+    f1s = np.array([f1_score(y, (p >= t).astype(int)) for t in grid])
+    return np.array([f1s[max(0, i - 2): i + 3].mean() for i in range(len(grid))])
+
+
+def best_threshold(smooth: np.ndarray, grid: np.ndarray = THRESHOLD_GRID,
+                   allowed: np.ndarray | None = None) -> float:
+    """The grid threshold with the best smoothed F1 (ties: nearest 0.5), among `allowed` ones."""
+    idx = [i for i in range(len(grid)) if allowed is None or allowed[i]] or [len(grid) - 1]
+    return float(grid[max(idx, key=lambda i: (round(float(smooth[i]), 4), -abs(grid[i] - 0.5)))])
+
+
 def tune_thresholds(probs: np.ndarray, y: np.ndarray, grid: np.ndarray = THRESHOLD_GRID) -> dict[str, float]:
-    """Per label, the threshold with the best F1 averaged over it and its two neighbours on
-    each side (a plateau beats a lucky spike on a few hundred held-out records; ties: nearest 0.5)."""
-    out: dict[str, float] = {}
-    for j, label in enumerate(LABELS):
-        f1s = np.array([f1_score(y[:, j], (probs[:, j] >= t).astype(int)) for t in grid])
-        smooth = np.array([f1s[max(0, i - 2): i + 3].mean() for i in range(len(grid))])
-        best = max(range(len(grid)), key=lambda i: (round(float(smooth[i]), 4), -abs(grid[i] - 0.5)))
-        out[label] = float(grid[best])
-    return out
+    """Per label, the threshold with the best smoothed F1."""
+    return {label: best_threshold(smoothed_f1(probs[:, j], y[:, j], grid), grid) for j, label in enumerate(LABELS)}
 
 
 def macro_f1(probs: np.ndarray, y: np.ndarray, thresholds: Mapping[str, float]) -> float:
@@ -100,17 +108,27 @@ def macro_f1(probs: np.ndarray, y: np.ndarray, thresholds: Mapping[str, float]) 
 
 
 def oof_probs(make: Callable[[], Any], texts: Sequence[str], y: np.ndarray, folds: int, seed: int,
-              extra: "Extra | None" = None) -> np.ndarray:
-    """Out-of-fold probabilities of an n-gram label model (extra rows join every fold's training)."""
-    rng = np.random.default_rng(seed)
-    fold_of = rng.permutation(len(texts)) % folds
-    out = np.zeros(y.shape, dtype=np.float64)
-    for k in range(folds):
-        tr = np.where(fold_of != k)[0]
-        te = np.where(fold_of == k)[0]
-        model = fit_labels(make(), [texts[i] for i in tr], y[tr], extra)
-        out[te] = model.predict_proba([texts[i] for i in te])
+              extra: "Extra | None" = None, repeats: int = 1) -> np.ndarray:
+    """Out-of-fold probabilities of an n-gram label model (extra rows join every fold's training),
+    for `repeats` fold assignments (seeds seed, seed + 1, ...) stacked: (repeats * n, labels).
+    The fits run on every core (liblinear uses one)."""
+    from joblib import Parallel, delayed
+
+    jobs = []
+    for r in range(repeats):
+        fold_of = np.random.default_rng(seed + r).permutation(len(texts)) % folds
+        jobs += [(r, np.where(fold_of != k)[0], np.where(fold_of == k)[0]) for k in range(folds)]
+    fitted = Parallel(n_jobs=-1)(delayed(_fold_probs)(make, texts, y, tr, te, extra) for _, tr, te in jobs)
+    out = np.zeros((repeats * len(texts), y.shape[1]), dtype=np.float64)
+    for (r, _, te), probs in zip(jobs, fitted):
+        out[r * len(texts) + te] = probs
     return out
+
+
+def _fold_probs(make: Callable[[], Any], texts: Sequence[str], y: np.ndarray, tr: np.ndarray, te: np.ndarray,
+                extra: "Extra | None") -> np.ndarray:
+    model = fit_labels(make(), [texts[i] for i in tr], y[tr], extra)
+    return model.predict_proba([texts[i] for i in te])
 
 
 @dataclass
@@ -278,6 +296,8 @@ class TrainOptions:
     # Fold assignments whose out-of-fold scores are pooled to pick the n-gram thresholds: with one,
     # the seed alone moved the `negative` threshold between 0.2 and 0.3 (and evaluation macro-F1 by 0.01).
     oof_repeats: int = 3
+    # The label model also reads normalize.tone_words (emoji moods, repeated ?/!).
+    tone: bool = False
     spam_fast: float = 0.9
     our_spam_weight: float = 4.0
     quantize: bool | None = None  # None: measure both and choose
@@ -651,13 +671,49 @@ def _ngram_labels(run: _Run, records: Sequence[Record], fit: Sequence[Record],
     held-out part for the ensemble)."""
     opt = run.opt
     texts, y = [r.text for r in records], label_matrix(records)
-    oof = np.vstack([oof_probs(lambda: NgramLabelModel(seed=opt.seed), texts, y, opt.folds, opt.seed + k, extra)
-                     for k in range(opt.oof_repeats)])
+    oof = oof_probs(partial(NgramLabelModel, seed=opt.seed, tone=opt.tone), texts, y, opt.folds, opt.seed, extra,
+                    repeats=opt.oof_repeats)
     y = np.tile(y, (opt.oof_repeats, 1))
     ngram_th = tune_thresholds(oof, y)
+    ngram_fit = fit_labels(NgramLabelModel(seed=opt.seed, tone=opt.tone), [r.text for r in fit],
+                           label_matrix(fit), extra)
+    neutral = neutral_validation(run.public)
+    if neutral:
+        rates = {name: ngram_fit.predict_proba(texts)[:, NEG] for name, texts in neutral.items()}
+        ngram_th["negative"], run.report["negative_budget"] = _budgeted_negative(oof[:, NEG], y[:, NEG], rates)
     run.report["ngram_oof_macro_f1"] = macro_f1(oof, y, ngram_th)
     run.progress(f"n-gram out-of-fold macro-F1 {run.report['ngram_oof_macro_f1']:.3f}, thresholds {ngram_th}")
-    return ngram_th, fit_labels(NgramLabelModel(seed=opt.seed), [r.text for r in fit], label_matrix(fit), extra)
+    return ngram_th, ngram_fit
+
+
+# The share of real neutral and positive messages `negative` may fire on (issue 12's bound for
+# SmSA), read on validation splits that nothing trains on.
+NEUTRAL_NEGATIVE_BUDGET = 0.08
+
+
+def neutral_validation(public: Path | None) -> dict[str, list[str]]:
+    """Real messages that are surely not `negative`: SmSA's and EmoT's validation splits' neutral,
+    positive, happy and loving ones (empty without the sets)."""
+    if public is None:
+        return {}
+    have = set(available(public))
+    keep = {"smsa": ("smsa/neutral", "smsa/positive"), "emot": ("emot/happy", "emot/love")}
+    return {name: [it.text for it in load_set(name, public, "valid") if it.group in groups]
+            for name, groups in keep.items() if name in have}
+
+
+def _budgeted_negative(oof: np.ndarray, y: np.ndarray, neutral: Mapping[str, np.ndarray],
+                       budget: float = NEUTRAL_NEGATIVE_BUDGET) -> tuple[float, dict[str, Any]]:
+    """The `negative` threshold with the best smoothed out-of-fold F1 among those at which every
+    neutral validation set stays within the budget (our records alone preferred a threshold at
+    which 10-20% of SmSA's neutral tweets were `negative`)."""
+    worst = np.array([max(float((p >= t).mean()) for p in neutral.values()) for t in THRESHOLD_GRID])
+    smooth = smoothed_f1(oof, y)
+    chosen = best_threshold(smooth, allowed=worst <= budget)
+    unconstrained = best_threshold(smooth)
+    table = {f"{t:.3f}": {"oof_f1": round(float(f), 4), "neutral_rate": round(float(w), 4)}
+             for t, f, w in zip(THRESHOLD_GRID, smooth, worst) if 0.15 <= t <= 0.6}
+    return chosen, {"budget": budget, "chosen": chosen, "without_budget": unconstrained, "table": table}
 
 
 def _spam_fit_part(run: _Run, fit: Sequence[Record], held: Sequence[Record], judol: _Judol,
@@ -901,7 +957,7 @@ def _final_models(run: _Run, records: Sequence[Record], extra: Extra | None, spa
     all_route = routable(records)
     accounts, route_units = [r.account for r in all_route], [str(r.unit) for r in all_route]
     models: dict[str, Any] = {
-        "ngram_labels.joblib": fit_labels(NgramLabelModel(seed=seed), [r.text for r in records],
+        "ngram_labels.joblib": fit_labels(NgramLabelModel(seed=seed, tone=run.opt.tone), [r.text for r in records],
                                           label_matrix(records), extra),
         "ngram_spam.joblib": spam_model,
         "unit_ngram.joblib": NgramUnitModel(seed=seed).fit(accounts, [r.text for r in all_route], route_units),

@@ -101,3 +101,18 @@ def test_against_a_spam_score_another_label_counts_from_the_evidence_level() -> 
     assert decide_labels(report, TH, spam_evidence=0.7) == ("complaint", "negative")
     probs = np.array([[0.1, 0.55, 0.1, 0.95], [0.9, 0.1, 0.1, 0.95]])
     assert other_evidence(probs, TH, 0.7).tolist() == [False, True]
+
+
+def test_the_negative_threshold_keeps_real_neutral_text_within_its_budget() -> None:
+    from classifiers.training import THRESHOLD_GRID, _budgeted_negative
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.3).astype(int)
+    oof = np.clip(0.25 * y + rng.random(400) * 0.5, 0, 1)  # best F1 around 0.3
+    neutral = {"smsa": rng.random(300) * 0.8}  # 8% of them at >= 0.736
+    free = _budgeted_negative(oof, y, {"none": np.zeros(10)})[0]
+    chosen, table = _budgeted_negative(oof, y, neutral, budget=0.08)
+    assert chosen > free and table["without_budget"] == free
+    assert float((neutral["smsa"] >= chosen).mean()) <= 0.08
+    assert float((neutral["smsa"] >= chosen - 0.025).mean()) > 0.08  # the lowest threshold within budget
+    assert chosen in THRESHOLD_GRID
