@@ -296,8 +296,9 @@ class TrainOptions:
     # Fold assignments whose out-of-fold scores are pooled to pick the n-gram thresholds: with one,
     # the seed alone moved the `negative` threshold between 0.2 and 0.3 (and evaluation macro-F1 by 0.01).
     oof_repeats: int = 3
-    # The label model also reads normalize.tone_words (emoji moods, repeated ?/!).
-    tone: bool = False
+    # The label model also reads normalize.tone_words (emoji moods, repeated ?/!). Measured with the
+    # n-gram backend (out-of-fold macro-F1 on our records): 0.892 without, 0.897 with (and sensi).
+    tone: bool = True
     spam_fast: float = 0.9
     our_spam_weight: float = 4.0
     quantize: bool | None = None  # None: measure both and choose
