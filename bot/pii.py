@@ -11,7 +11,8 @@ Pure: text in, spans or masked text out. What is found:
             before it (KK, kartu keluarga); masked like a NIK.
 - ``phone`` mobile numbers (08x, 62 8x, +62 8x, 0062 8x) and landlines (021...,
             (0274) ..., +62 21 ...); masked keeping the first 4 and the last 2-3
-            digits ("0812*****890"). Also found inside wa.me and WhatsApp links.
+            digits ("0812*****890"). Also found inside wa.me and WhatsApp links,
+            and written in the ways below ("spelled, spaced or with letters").
 - ``email`` also written "nama at gmail dot com", "nama(at)gmail(dot)com",
             "nama @ gmail.com"; masked keeping the first letter and the domain
             ("b***@gmail.com").
@@ -31,6 +32,37 @@ forms. Detection runs on the normalised text; an offset map points each span
 back at the original. Digit groups are joined across the separators people use
 (space, dot, dash, brackets, slash, comma, underscore, tab, a line break); a
 number may also be glued to a word that names it ("nik3201...", "wa0812...").
+
+Phone numbers spelled out, spaced or with letters for digits are read as digits
+before they are checked. A run is made of digit words (nol or kosong, satu, dua,
+tiga, empat, lima, enam, tujuh, delapan, sembilan; zero ... nine, any case), digit
+groups, and digit groups with letters for digits (l, I, i for 1; O, o for 0; S for
+5 and B for 8 only between two digits), joined by spaces, a comma, a dash or a dot:
+"nol delapan satu dua ...", "zero eight one two ...", "0812 tiga empat lima ...",
+"0 8 1 2 3 4 5 6 7 8 9 0", "08l2 3456 789O". Such a run is a phone number only:
+
+- with digit words, or every digit spaced (six single digits or more), when it
+  starts like a mobile number (0 8x, 62 8x) and has a mobile number's length, or
+  when a phone word (hp, wa, telp, kontak, hubungi, ...) is the nearest keyword
+  before it and it reads as a mobile number (also a bare 8x) or a landline;
+- with letters for digits, when it reads as a mobile number (08x, 62 8x, +62 8x)
+  of a mobile number's length, starts with a group of 3 or more characters (or the
+  country code) and at most a third of its digits are letters, and has no digit
+  words. "RT05", "INV-0812AB", "B 1234 XYZ" make no such run.
+
+Once a run holds 10 digits it goes on only across the separator it has used so far
+and only in the same writing (words after words, digits after digits), so
+"081234567890 satu lagi" stays one number and a word. A group of two digits joins
+only as the last group after one of three or more, and no digit word follows a
+year, so times and dates ("jam 08.15-16.00 dua kali", "27-11-2025, dua tiga
+orang") make no run; ordinary number words are far too few to be a phone ("dua
+tiga hari", "satu dua orang"). The whole writing is masked like any phone, as
+digits: "no hp nol delapan satu dua ... sembilan" becomes "no hp 0812****789",
+"08l2 3456 789O" becomes "0812*****890". No digit word or letter of it stays, the
+same digits stay visible as when it is written in digits, and the reader still
+sees that a phone number was there. Not read: numbers said in tens and hundreds
+("dua belas", "delapan ratus"), digits spaced in pairs ("08 12 34 56 ...", which
+is how lists of times look), and a NIK or an account spelled out.
 
 Left alone on purpose: amounts (Rp1.750.000, 200rb), dates, years and lists of
 them, short numbers, toll-free and premium numbers (0800..., 0809...), post and
@@ -176,6 +208,39 @@ _PROVINCES = frozenset(
     "91 92 93 94 95 96".split())
 
 
+# Phone numbers spelled out ("nol delapan satu dua ..."), spaced ("0 8 1 2 ...") or with
+# letters for digits ("08l2 3456 789O"): one token is a digit word or a group of digits
+# and letters that stand for digits (S and B only between two of them).
+_DIGIT_WORDS = {
+    "nol": "0", "kosong": "0", "satu": "1", "dua": "2", "tiga": "3", "empat": "4", "lima": "5", "enam": "6",
+    "tujuh": "7", "delapan": "8", "sembilan": "9",
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9",
+}
+_LETTER_DIGITS = str.maketrans("OoIilSB", "0011158")
+_DIGITISH = re.compile(
+    r"(?<![A-Za-z0-9@#_])(?:"
+    rf"(?P<word>(?i:{'|'.join(_DIGIT_WORDS)}))"
+    r"|(?=[0-9OoIilSB]*[0-9])(?P<mixed>[0-9OoIil]+(?:[SB][0-9OoIil]+)*)"
+    r")(?![A-Za-z0-9@_])")
+# Cheap tests that a text may hold such a token (most hold none): four digits spaced
+# apart, a letter touching a digit, a digit word in the lowered text.
+_HINT_WORDS = re.compile(rf"(?<![a-z])(?:{'|'.join(_DIGIT_WORDS)})(?![a-z])")
+_HINT_DIGIT_LETTER, _HINT_LETTER_DIGIT = re.compile(r"[0-9][OoIilSB]"), re.compile(r"[OoIilSB][0-9]")
+_HINT_SPACED = re.compile(r"[0-9][ \t,.\-]{1,3}[0-9][ \t,.\-]{1,3}[0-9][ \t,.\-]{1,3}[0-9]")
+_PHONE_START = re.compile(r"08[1-9]|0[2-79]|0062[2-9]|62[2-9]|8[1-9]")  # mobile, landline, a bare 8x
+_SPELL_SEP = re.compile(r"[ \t]{1,3}|[ \t]?[,\-][ \t]?|\.")
+_HAS_LETTER = re.compile(r"[A-Za-z]")
+
+
+class _Token(NamedTuple):
+    start: int  # in the normalised text
+    end: int
+    digits: str  # what it reads as
+    word: bool  # a digit word ("delapan"), not written with digits
+    letters: int  # how many of its digits are written as letters ("08l2": 1)
+
+
 class _Group(NamedTuple):
     start: int  # in the normalised text
     end: int
@@ -221,7 +286,7 @@ def mask_value(kind: str, value: str) -> str:
         else:
             local, domain = m["local"], _DOT_WORD.sub(".", m["domain"])
         return f"{local[:1]}***@{domain.strip()}"
-    digits = re.sub(r"[^0-9]", "", normalise(value)[0])
+    digits = re.sub(r"[^0-9]", "", _read_digits(value) if kind == PHONE else normalise(value)[0])
     if kind in (NIK, KK):
         return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
     if kind == PHONE:
@@ -241,6 +306,10 @@ def _find(norm: str) -> list[PiiSpan]:
         spans += [PiiSpan(PHONE, url.start() + m.start(), url.start() + m.end())
                   for m in _PHONE_IN_URL.finditer(url.group())]
     blanked = _blank(blanked, [PiiSpan("", m.start(), m.end()) for m in [*urls, *_MONEY.finditer(blanked)]])
+    spelled = _spelled_phones(blanked)
+    if spelled:
+        spans += spelled
+        blanked = _blank(blanked, spelled)
     for chain in _chains(blanked):
         spans += _numbers_in_chain(blanked, chain)
     return sorted(spans, key=lambda s: s.start)
@@ -274,6 +343,126 @@ def _blank(text: str, spans: list[PiiSpan]) -> str:
     return "".join(chars)
 
 
+def _read_digits(value: str) -> str:
+    """value normalised, with digit words and letters for digits read as digits
+    ("nol delapan 12" -> "0 8 12", "08l2" -> "0812")."""
+    norm = normalise(value)[0]
+    if not _HAS_LETTER.search(norm):
+        return norm
+    return _DIGITISH.sub(lambda m: _token(m).digits, norm)
+
+
+def _token(m: re.Match[str]) -> _Token:
+    word = m["word"]
+    if word is not None:
+        return _Token(m.start(), m.end(), _DIGIT_WORDS[word.lower()], True, 0)
+    written = m["mixed"]
+    digits = written.translate(_LETTER_DIGITS)
+    return _Token(m.start(), m.end(), digits, False, sum(not c.isdigit() for c in written))
+
+
+def _spelled_phones(text: str) -> list[PiiSpan]:
+    """Phone numbers written with digit words, every digit spaced or letters for
+    digits (see the module's docstring); the rest is left to the digit chains."""
+    if not (_HINT_SPACED.search(text) or _HINT_DIGIT_LETTER.search(text) or _HINT_LETTER_DIGIT.search(text)
+            or _HINT_WORDS.search(text.lower())):
+        return []
+    runs: list[list[_Token]] = []
+    count = 0  # digits in the current run
+    for m in _DIGITISH.finditer(text):
+        tok = _token(m)
+        if runs and _joins(text, runs[-1], tok, count):
+            runs[-1].append(tok)
+            count += len(tok.digits)
+        else:
+            runs.append([tok])
+            count = len(tok.digits)
+    found: list[PiiSpan] = []
+    for run in runs:
+        if not any(t.word or t.letters for t in run) and _singles(run) < 6:
+            continue  # digits only, written in groups: the chains read them
+        if not (run[0].word or _free_before(text, run[0].start)):
+            run = run[1:]  # glued to a word: INV-0812 ...
+        if run and not (run[-1].word or _free_after(text, run[-1].end)):
+            run = run[:-1]  # ... 789O-AB
+        i = 0
+        while i < len(run):
+            hit = _spelled_at(text, run, i)
+            if hit is None:
+                i += 1
+                continue
+            found.append(hit[0])
+            i = hit[1] + 1
+    return found
+
+
+def _joins(text: str, run: list[_Token], tok: _Token, count: int) -> bool:
+    """Whether tok goes on the run before it (which holds count digits). Times and
+    dates are kept out: a group of two digits joins only as the tail of a group of
+    three or more ("789O 12") and nothing follows it but after a leading 62
+    ("08.15-16.00 dua tiga", "27-11-2025 dua kali"); no digit word follows a year
+    ("sejak 2019 dua tiga"). A run of 10 digits goes on only across the separator
+    it has used so far and in the same writing ("081234567890 satu lagi",
+    "nol delapan ... nol, satu lagi")."""
+    prev = run[-1]
+    sep = text[prev.end:tok.start]
+    if not _SPELL_SEP.fullmatch(sep):
+        return False
+    if count >= 10 and (tok.word != prev.word or len(run) < 2 or sep != text[run[-2].end:prev.start]):
+        return False
+    if not prev.word and len(prev.digits) == 2 and not (len(run) == 1 and prev.digits == "62"):
+        return False
+    if not tok.word and len(tok.digits) == 2 and (prev.word or prev.end - prev.start < 3):
+        return False
+    if tok.word and not prev.word:
+        return not (len(prev.digits) == 4 and "1950" <= prev.digits <= "2049")
+    return True
+
+
+def _singles(tokens: list[_Token]) -> int:
+    return sum(1 for t in tokens if not t.word and len(t.digits) == 1)
+
+
+def _spelled_at(text: str, run: list[_Token], i: int) -> tuple[PiiSpan, int] | None:
+    """The longest phone number in run that starts at its i-th token, and the index
+    of its last token."""
+    first = run[i]
+    start = first.start
+    plus = start > 0 and text[start - 1] == "+"
+    stretches: list[tuple[int, str, bool, int, int]] = []  # last token, digits, words, letters, single digits
+    digits, words, letters, singles = "", False, 0, 0
+    for j in range(i, len(run)):
+        tok = run[j]
+        digits += tok.digits
+        if len(digits) > 16:
+            break
+        words, letters = words or tok.word, letters + tok.letters
+        singles += not tok.word and len(tok.digits) == 1
+        stretches.append((j, digits, words, letters, singles))
+    if len(digits) < 9 or not _PHONE_START.match(digits):
+        return None  # every stretch from here starts with the same digits
+    head = first.end - first.start >= 3 or first.digits in ("62", "0062")
+    phone_word: bool | None = None  # whether the nearest keyword before is a phone word; asked once
+    for j, digits, words, letters, singles in reversed(stretches):
+        if len(digits) < 9:
+            break
+        if not (words or letters or singles >= 6):
+            continue  # written as digit groups: the chains read it
+        mobile = bool(_MOBILE_START.match(digits)) and _is_mobile(digits, plus=plus, context=None)
+        if letters:
+            ok = mobile and head and not words and 3 * letters <= len(digits)
+        elif mobile:
+            ok = True
+        else:
+            if phone_word is None:
+                phone_word = _keyword_before(text[max(0, start - _LOOKBACK):start]) == PHONE
+            ok = (phone_word and not _BANK_AFTER.match(text[run[j].end:run[j].end + 30])  # as _context does
+                  and (_is_mobile(digits, plus=plus, context=PHONE) or _is_landline(digits, plus=plus, context=PHONE)))
+        if ok and not _TOLL_FREE.match(digits):
+            return PiiSpan(PHONE, start - 1 if plus else start, run[j].end), j
+    return None
+
+
 def _chains(text: str) -> list[list[_Group]]:
     """The digit groups of text, joined into chains by the separators between them;
     a group glued to a word that does not name a number (TRX123, 200rb, @budi3276,
@@ -295,6 +484,10 @@ def _chains(text: str) -> list[list[_Group]]:
 
 def _free(text: str, start: int, end: int) -> bool:
     """Whether a digit group stands on its own, or is glued only to a word that names it."""
+    return _free_before(text, start) and _free_after(text, end)
+
+
+def _free_before(text: str, start: int) -> bool:
     before = text[max(0, start - 30):start]
     glued_word = re.search(r"([A-Za-z]+)([\-/#_]?)\Z", before)
     if glued_word:
@@ -307,6 +500,10 @@ def _free(text: str, start: int, end: int) -> bool:
         return False
     elif before.endswith("#") and _context(text, start, start) is None:  # a hashtag, unless "NIK #3201..."
         return False
+    return True
+
+
+def _free_after(text: str, end: int) -> bool:
     after = text[end:end + 30]
     glued_after = re.match(r"[\-/#_]?([A-Za-z]+)", after)
     if glued_after and not _GLUE.fullmatch(glued_after.group(1)) and not re.match(r"a[/.]n", after, re.I):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.pii import BANK, BPJS, EMAIL, KK, NIK, PHONE, find_pii, has_pii, mask_pii
+from bot.pii import BANK, BPJS, EMAIL, KK, NIK, PHONE, find_pii, has_pii, mask_pii, mask_value
 
 
 def kinds(text: str) -> list[str]:
@@ -303,6 +303,140 @@ def test_more_ordinary_numbers(text: str) -> None:
 )
 def test_hostile_text_is_masked_in_linear_time(text: str) -> None:
     """A 10,000-character comment built to make the patterns backtrack (each took seconds once)."""
+    import time
+
+    began = time.perf_counter()
+    mask_pii(text)
+    assert time.perf_counter() - began < 2.0
+
+
+# -- phone numbers spelled out, spaced, or with letters for digits ------------------------
+
+SPELLED = [
+    ("no hp nol delapan satu dua tiga empat lima enam tujuh delapan sembilan", "no hp 0812****789"),
+    ("NOL DELAPAN SATU DUA TIGA EMPAT LIMA ENAM TUJUH DELAPAN SEMBILAN NOL ya", "0812*****890 ya"),
+    ("wa kosong delapan lima tujuh satu dua tiga empat lima enam tujuh", "wa 0857****567"),
+    ("wa saya nol delapan satu dua, tiga empat lima enam, tujuh delapan sembilan nol ya min",
+     "wa saya 0812*****890 ya min"),
+    ("nol-delapan-satu-dua-tiga-empat-lima-enam-tujuh-delapan-sembilan-nol", "0812*****890"),
+    ("Hubungi saya di nol delapan satu tiga sembilan delapan tujuh enam lima empat tiga.", "Hubungi saya di 0813****543."),
+    ("call me zero eight one two three four five six seven eight nine zero", "call me 0812*****890"),
+    ("Zero Eight One Two 3456 7890", "0812*****890"),
+    ("0812 tiga empat lima enam tujuh delapan sembilan", "0812****789"),
+    ("hp 0812-3456 tujuh delapan sembilan nol", "hp 0812*****890"),
+    ("nol delapan satu dua 3456 7890", "0812*****890"),
+    ("+62 delapan satu dua tiga empat lima enam tujuh delapan sembilan nol", "+6281******890"),
+    ("62 812 tiga empat lima enam tujuh delapan sembilan nol", "6281******890"),
+    # without a mobile start, only after a phone word: a bare 8x, a landline
+    ("hp: delapan satu dua tiga empat lima enam tujuh delapan sembilan", "hp: 8123****89"),
+    ("telp nol dua satu lima lima lima satu dua tiga empat", "telp 0215****34"),
+]
+SPACED = [
+    ("kontak 0 8 1 2 3 4 5 6 7 8 9 0", "kontak 0812*****890"),
+    ("0 8 1 2 3 4 5 6 7 8 9", "0812****789"),
+    ("hp 0 8 1 2  3 4 5 6  7 8 9 0", "hp 0812*****890"),
+    ("wa 0-8-1-2-3-4-5-6-7-8-9-0 ya", "wa 0812*****890 ya"),
+    ("+6 2 8 1 2 3 4 5 6 7 8 9 0", "+6281******890"),
+    ("telp 0 2 1 5 5 5 1 2 3 4", "telp 0215****34"),
+    ("wa 0 8 1 2 3 4 5 6 7 8 9 0, 0 8 1 3 9 8 7 6 5 4 3 2", "wa 0812*****890, 0813*****432"),
+]
+LETTERS = [
+    ("08l2 3456 789O", "0812*****890"),
+    ("O812 3456 7890", "0812*****890"),
+    ("hp 08I2-3456-7890", "hp 0812*****890"),
+    ("0812.34S6.7890", "0812*****890"),  # S for 5, between two digits
+    ("0812 3456 78B0", "0812*****880"),  # B for 8, between two digits
+    ("wa 08l23456789O ya", "wa 0812*****890 ya"),
+    ("wa 0812 3456 789o ya", "wa 0812*****890 ya"),
+    ("+62 8l2 3456 789O", "+6281******890"),
+    ("hp 08l2 3456 78", "hp 0812****78"),
+    ("nomor saya 0812 3456 789O, wa 0 8 1 3 9 8 7 6 5 4 3 2", "nomor saya 0812*****890, wa 0813*****432"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SPELLED + SPACED + LETTERS)
+def test_phones_spelled_spaced_or_with_letters_are_masked_as_digits(text: str, expected: str) -> None:
+    masked = mask_pii(text)
+    assert masked == expected
+    assert set(kinds(text)) == {PHONE}
+    assert mask_pii(masked) == masked
+    assert not has_pii(masked)
+
+
+def test_spelled_phone_spans_cover_the_words_in_the_original_text() -> None:
+    text = "no hp nol delapan satu dua tiga empat lima enam tujuh delapan sembilan nol ok"
+    (span,) = find_pii(text)
+    assert text[span.start:span.end] == "nol delapan satu dua tiga empat lima enam tujuh delapan sembilan nol"
+    wide = f"hp ０８l２{ZW} ３４５６ ７８９O ok"
+    (span,) = find_pii(wide)
+    assert wide[span.start:span.end] == f"０８l２{ZW} ３４５６ ７８９O"
+    assert mask_pii(wide) == "hp 0812*****890 ok"
+
+
+def test_mask_value_reads_digit_words_and_letters() -> None:
+    assert mask_value(PHONE, "nol delapan satu dua tiga empat lima enam tujuh delapan sembilan") == "0812****789"
+    assert mask_value(PHONE, "08l2 3456 789O") == "0812*****890"
+    assert mask_value(PHONE, "+62 812-3456-7890") == "+6281******890"
+
+
+def test_a_number_once_complete_does_not_take_the_words_after_it() -> None:
+    assert mask_pii("hp 081234567890 satu lagi") == "hp 0812*****890 satu lagi"
+    assert mask_pii("wa nol delapan satu dua tiga empat lima enam tujuh delapan sembilan nol, satu lagi nol delapan") \
+        == "wa 0812*****890, satu lagi nol delapan"
+
+
+def test_spelled_phone_among_other_personal_data() -> None:
+    text = ("NIK 3276010101010001, hp nol delapan satu dua tiga empat lima enam tujuh delapan sembilan, "
+            "rek BRI 1234567890 a/n Budi, tgl 27-11-2025")
+    assert kinds(text) == [NIK, PHONE, BANK]
+    assert mask_pii(text) == "NIK 3276********0001, hp 0812****789, rek BRI ******7890 a/n Budi, tgl 27-11-2025"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # number words in ordinary sentences, also after a phone word
+        "sudah dua tiga hari belum dibalas",
+        "satu dua orang saja yang dapat",
+        "anak saya tiga, umur satu, dua, tiga tahun",
+        "hubungi kami satu dua kali lagi",
+        "saya sudah telepon tiga empat kali, lima hari berturut-turut",
+        "tahap satu dua tiga empat belum cair",
+        "kontak tujuh delapan sembilan orang warga",
+        "no kontak satu, dua, tiga, empat",
+        "skor nol delapan", "saldo kosong delapan bulan",
+        "one two three four five six seven eight nine ten",
+        "sembilan sembilan sembilan sembilan sembilan sembilan sembilan sembilan sembilan sembilan",
+        "telp sembilan sembilan sembilan sembilan sembilan sembilan sembilan sembilan sembilan sembilan",
+        "dua belas orang, delapan puluh KK, lima ratus ribu",
+        # amounts, dates and times next to number words
+        "Rp 1.750.000 dua kali", "dapat 800.000 satu kali", "hp rusak, dapat 800.000 satu dua kali",
+        "08-12-2025, dua tiga orang", "tgl 08 12 2025 satu kali", "sejak 2019 dua tiga kali",
+        "hp saya rusak sejak 8-1-2025 dua tiga empat hari", "jam 08.15-16.00 dua tiga kali",
+        "waktu 08.00 - 12.00, 13.00 - 16.00 satu hari", "tanggal 17 08 1945 delapan belas",
+        # spaced digits that are no phone number
+        "hubungi kantor jam 08 10 12 14 16 18", "hubungi desa 2 3 4 5 6 7 8 9 kali",
+        "hubungi 1 2 3 4 5 6 7 8 9 10 11 12 13", "nilai 0 8 9 7 8", "hubungi 1 1 2 atau 1 1 0",
+        "hubungi 0 8 0 0 1 2 3 4 5 6 7", "RT 0 5 RW 0 8", "PKH tahap 1 2 3 4 2025",
+        # plates, codes and letters among digits
+        "B 1234 XYZ", "plat D 1234 ABC dan AB 1234 CD", "plat B 4366 SBO", "RT05 RW08", "INV-0812AB",
+        "order INV-0812 3456 7890 belum sampai", "resi SPXID08123456789O", "TRX08l2345678901", "order TRX-08l234567890",
+        "kode voucher BS12I0O", "Oil 2025", "I 0 lo",
+    ],
+)
+def test_number_words_spaced_digits_and_codes_stay_readable(text: str) -> None:
+    assert find_pii(text) == []
+    assert mask_pii(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["nol " * 2500, "delapan satu " * 800, "0 8 " * 2500, "8 1 " * 2500, "hp " + "8 " * 5000,
+     "kontak " + "0 " * 5000, "08l2 " * 2000, "O8l2-" * 2000, "nol, " * 2000, "0812 tiga " * 1000],
+    ids=["words", "8x-words", "0-8", "8-1", "hp-8", "kontak-0", "letters", "letters-dashes", "words-commas",
+         "digits-words"],
+)
+def test_hostile_spelled_text_is_masked_quickly(text: str) -> None:
     import time
 
     began = time.perf_counter()
