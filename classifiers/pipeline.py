@@ -287,7 +287,6 @@ class Pipeline:
             ))
         return out
 
-
     def _ngram_evidence(self, ngram_row: np.ndarray) -> tuple[str, ...]:
         """The labels other than spam that the n-gram model alone gives a message the ensemble calls
         spam alone (at the n-gram backend's thresholds). Spam stands alone only when no model sees
