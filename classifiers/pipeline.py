@@ -446,6 +446,9 @@ def _torch_installed() -> bool:
 
 PROBE_LOCK = "speed-probe.lock"
 PROBE_STALE_SECONDS = 600  # a probe that left its lock behind this long ago has died
+# Probes this process started: held so that a running one is not collected (Popen warns), and
+# polled at the next start so that a finished one leaves no zombie behind.
+_PROBES: list[Any] = []
 
 
 def _start_probe(rules: Mapping[str, AccountRules], model_dir: Path) -> str:
@@ -455,6 +458,7 @@ def _start_probe(rules: Mapping[str, AccountRules], model_dir: Path) -> str:
     import tempfile
     import time
 
+    _PROBES[:] = [p for p in _PROBES if p.poll() is None]
     folder = choice_path().parent
     lock = folder / PROBE_LOCK
     try:
@@ -469,6 +473,7 @@ def _start_probe(rules: Mapping[str, AccountRules], model_dir: Path) -> str:
             proc = subprocess.Popen([sys.executable, "-m", "classifiers.speed_probe", str(model_dir), fh.name],
                                     stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, cwd=Path(__file__).resolve().parents[1])
+        _PROBES.append(proc)
     except OSError as exc:
         lock.unlink(missing_ok=True)
         log.warning("could not start the classifier speed probe: %s", exc)
