@@ -94,3 +94,17 @@ def test_never_raises(text: str) -> None:
     for f in (fold, normalize, leet, features_text):
         assert isinstance(f(text), str)
     assert 1 <= len(match_views(text)) <= 2
+
+
+def test_tone_words_name_the_mood_of_emoji_the_model_may_never_have_seen() -> None:
+    from classifiers.normalize import tone_words
+
+    assert tone_words("preman berseragam 🤬") == tone_words("preman berseragam 😡") == "xtangry"
+    assert tone_words("keren bgt sistemnya 👏👏 🤡") == "xtclap xtmock"
+    assert tone_words("integrasi apaan 🙄") == "xtannoyed"
+    assert tone_words("makasih pendamping 🙏❤️") == "xtwarm"
+    assert tone_words("💔") == "xtsad"
+    assert tone_words("sabar sampe kapan???") == "xtinsist"
+    assert tone_words("PKH tahap 2 kapan cair?") == ""  # one ? is an ordinary question
+    assert features_text("kapan cair?", tone=True) == features_text("kapan cair?")  # no tone, no change
+    assert features_text("kapan cair??", tone=True).endswith(" || xtinsist")
