@@ -77,7 +77,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Callable, NamedTuple, TypeVar
 
 NIK, KK, PHONE, EMAIL, BANK, BPJS, NPWP = "nik", "kk", "phone", "email", "bank", "bpjs", "npwp"
 KINDS: tuple[str, ...] = (NIK, KK, PHONE, EMAIL, BANK, BPJS, NPWP)
@@ -385,14 +385,26 @@ def _spelled_phones(text: str) -> list[PiiSpan]:
             run = run[1:]  # glued to a word: INV-0812 ...
         if run and not (run[-1].word or _free_after(text, run[-1].end)):
             run = run[:-1]  # ... 789O-AB
-        i = 0
-        while i < len(run):
-            hit = _spelled_at(text, run, i)
-            if hit is None:
-                i += 1
-                continue
-            found.append(hit[0])
-            i = hit[1] + 1
+        found += _hits(text, run, _spelled_at)
+    return found
+
+
+_T = TypeVar("_T")
+
+
+def _hits(text: str, seq: list[_T], hit_at: Callable[[str, list[_T], int], tuple[PiiSpan, int] | None],
+          ) -> list[PiiSpan]:
+    """Each number hit_at finds in seq, left to right: a hit at i (ending at index j) resumes the
+    search at j + 1, no hit moves on one."""
+    found: list[PiiSpan] = []
+    i = 0
+    while i < len(seq):
+        hit = hit_at(text, seq, i)
+        if hit is None:
+            i += 1
+            continue
+        found.append(hit[0])
+        i = hit[1] + 1
     return found
 
 
@@ -520,14 +532,7 @@ def _numbers_in_chain(text: str, chain: list[_Group]) -> list[PiiSpan]:
     for piece in _without_ordinary(chain):
         for rest in _grouped_niks(text, piece, found):
             for stretch in _stretches(rest, near_bank=near_bank):
-                i = 0
-                while i < len(stretch):
-                    hit = _longest_number(text, stretch, i)
-                    if hit is None:
-                        i += 1
-                        continue
-                    found.append(hit[0])
-                    i = hit[1] + 1
+                found += _hits(text, stretch, _longest_number)
     return found
 
 
