@@ -267,7 +267,7 @@ async def test_a_ticket_with_a_5000_character_username_still_fits_one_message(
 @pytest.mark.slow
 def test_kill_9_during_delivery_duplicates_at_most_the_message_in_flight(
         tmp_path: Any, fake_instagram: FakeInstagram, fake_telegram: FakeTelegram) -> None:
-    # `triage run` is killed with SIGKILL at 20 random moments while it delivers, and started
+    # `triage run` is killed with SIGKILL at 8 random moments while it delivers, and started
     # again each time; new comments arrive between runs (some rounds big enough to be batched).
     # The Bot API has no idempotency key, so a message whose answer was on its way when the
     # process died is sent again: that round trip is the window, and it is all there may be.
@@ -297,7 +297,7 @@ def test_kill_9_during_delivery_duplicates_at_most_the_message_in_flight(
     def sends() -> int:
         return sum(1 for e in fake_telegram.history() if e.kind == "send")
 
-    for round_ in range(20):
+    for round_ in range(ROUNDS_KILLED):
         # a new post each round, with fewer than 30 comments (30 in 10 minutes on one post would be a surge)
         post = fake_instagram.add_media(KEMENSOS, caption=f"Pencairan PKH {round_}",
                                         timestamp=datetime.now(timezone.utc) - timedelta(hours=1))
@@ -361,6 +361,11 @@ def test_kill_9_during_delivery_duplicates_at_most_the_message_in_flight(
           f"max {windows[-1]:.1f} ms")
     assert duplicate_messages <= kills // 4  # a kill lands in the round trip only by bad luck
     assert duplicate_tickets <= 20 * max(duplicate_messages, 0)  # a batch holds at most 20
+
+
+# Each round starts `triage run` afresh (about 5 s); 20 rounds took 145 s of CI's 15 minutes. The
+# bound on duplicates scales with the number of kills.
+ROUNDS_KILLED = 8
 
 
 async def test_without_the_answer_hook_a_row_that_fails_before_sending_is_still_retried(
