@@ -180,7 +180,8 @@ def with_extra(texts: Sequence[str], y: np.ndarray, extra: Extra | None):
 
 def fit_labels(model: NgramLabelModel, texts: Sequence[str], y: np.ndarray, extra: Extra | None) -> NgramLabelModel:
     t, yy, w = with_extra(texts, y, extra)
-    return model.fit(t, yy, label_weights=None if extra is None else w)
+    ours = np.arange(len(t)) < len(texts)  # with_extra puts our records first
+    return model.fit(t, yy, label_weights=None if extra is None else w, ours=ours)
 
 
 def load_sentiment_extra(folder: Path, rows: int | None, weight: float, seed: int) -> Extra:
@@ -299,6 +300,14 @@ class TrainOptions:
     # The label model also reads normalize.tone_words (emoji moods, repeated ?/!). Measured with the
     # n-gram backend (out-of-fold macro-F1 on our records): 0.892 without, 0.897 with (and sensi).
     tone: bool = True
+    # The label model as a mixture of an expert on our records and one on all rows, weighted by a
+    # gate that tells our kind of message from the real sets' (ngram.NgramLabelModel). Measured
+    # (transformer reused; evaluation figures read afterwards): out-of-fold macro-F1 0.897 -> 0.906;
+    # `ngram` on the evaluation set 0.915 / 0.823 / 0.918 -> 0.920 / 0.853 / 0.923 with its real-set
+    # figures unchanged, but the ensembles lose on real text (SmSA neutral `negative` 0.193 -> 0.260,
+    # positive reviews `negative` 0.073 -> 0.092) and `fast` on hard cases (0.891 -> 0.845), since
+    # only the n-gram threshold has the neutral budget. Off until the ensembles' thresholds get it too.
+    domain_mix: bool = False
     spam_fast: float = 0.9
     our_spam_weight: float = 4.0
     quantize: bool | None = None  # None: measure both and choose
@@ -666,6 +675,11 @@ def _extra_rows(run: _Run, judol: _Judol) -> tuple[Extra | None, Extra | None]:
     return extra, public_extra
 
 
+def label_model(opt: TrainOptions) -> NgramLabelModel:
+    """An unfitted n-gram label model as the options say."""
+    return NgramLabelModel(seed=opt.seed, tone=opt.tone, domain_mix=opt.domain_mix)
+
+
 def _ngram_labels(run: _Run, records: Sequence[Record], fit: Sequence[Record],
                   extra: Extra | None) -> tuple[dict[str, float], NgramLabelModel]:
     """The n-gram backend's thresholds from out-of-fold probabilities on all records (pooled over
@@ -673,12 +687,10 @@ def _ngram_labels(run: _Run, records: Sequence[Record], fit: Sequence[Record],
     held-out part for the ensemble)."""
     opt = run.opt
     texts, y = [r.text for r in records], label_matrix(records)
-    oof = oof_probs(partial(NgramLabelModel, seed=opt.seed, tone=opt.tone), texts, y, opt.folds, opt.seed, extra,
-                    repeats=opt.oof_repeats)
+    oof = oof_probs(partial(label_model, opt), texts, y, opt.folds, opt.seed, extra, repeats=opt.oof_repeats)
     y = np.tile(y, (opt.oof_repeats, 1))
     ngram_th = tune_thresholds(oof, y)
-    ngram_fit = fit_labels(NgramLabelModel(seed=opt.seed, tone=opt.tone), [r.text for r in fit],
-                           label_matrix(fit), extra)
+    ngram_fit = fit_labels(label_model(opt), [r.text for r in fit], label_matrix(fit), extra)
     neutral = neutral_validation(run.public)
     if neutral:
         rates = {name: ngram_fit.predict_proba(texts)[:, NEG] for name, texts in neutral.items()}
@@ -959,8 +971,8 @@ def _final_models(run: _Run, records: Sequence[Record], extra: Extra | None, spa
     all_route = routable(records)
     accounts, route_units = [r.account for r in all_route], [str(r.unit) for r in all_route]
     models: dict[str, Any] = {
-        "ngram_labels.joblib": fit_labels(NgramLabelModel(seed=seed, tone=run.opt.tone), [r.text for r in records],
-                                          label_matrix(records), extra),
+        "ngram_labels.joblib": fit_labels(label_model(run.opt), [r.text for r in records], label_matrix(records),
+                                          extra),
         "ngram_spam.joblib": spam_model,
         "unit_ngram.joblib": NgramUnitModel(seed=seed).fit(accounts, [r.text for r in all_route], route_units),
     }

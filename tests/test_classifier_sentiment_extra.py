@@ -98,3 +98,60 @@ def test_train_all_with_a_tiny_transformer_and_sentiment_rows(tmp_path: Path) ->
     backends = read_config(tmp_path / "model")["backends"]
     assert {f"{b}_negative_f1" for b in backends} <= set(report["smsa_test"])
     assert all("unit_outrank_at" in b for b in backends.values())
+
+
+# Real product reviews where a delivery gripe is no complaint to a ministry (the source says
+# positive): the one model learns "lambat" is harmless; our records say a slow payout is a complaint.
+REVIEWS = [("barang bagus pengiriman lambat", (0, 0, 0, 0)), ("produk oke tapi kurir lambat", (0, 0, 0, 0)),
+           ("packing rapi, ongkir lambat sampai", (0, 0, 0, 0)), ("seller ramah barang sesuai", (0, 0, 0, 0))] * 12
+SLOW = [("pencairan bansos lambat sekali", (1, 0, 0, 0)), ("bantuan pkh lambat cair", (1, 0, 0, 0))] * 3
+
+
+def _mixed(domain_mix: bool) -> NgramLabelModel:
+    texts, y = _ours()
+    texts, y = texts + [t for t, _ in SLOW], np.concatenate([y, [y_ for _, y_ in SLOW]])
+    extra = Extra([t for t, _ in REVIEWS], np.array([y_ for _, y_ in REVIEWS]),
+                  np.full((len(REVIEWS), len(LABELS)), 1.0, dtype=np.float32))
+    return fit_labels(NgramLabelModel(seed=1, min_df=1, domain_mix=domain_mix), texts, y, extra)
+
+
+def test_domain_mix_lets_our_records_speak_for_our_kind_of_message() -> None:
+    mixed, single = _mixed(True), _mixed(False)
+    assert single.gate is None and mixed.gate is not None
+    ministry, review = "bansos pkh lambat cair", "kurir lambat, barang oke"
+    share = mixed.domain_share([ministry, review])
+    assert share[0] > 0.5 > share[1]
+    assert mixed.predict_proba([ministry])[0, COMPLAINT] > single.predict_proba([ministry])[0, COMPLAINT] + 0.05
+    # the review is the real sets' kind: the mixture stays close to the model that learnt them
+    assert abs(mixed.predict_proba([review])[0, COMPLAINT] - single.predict_proba([review])[0, COMPLAINT]) < 0.1
+
+
+def test_domain_mix_is_the_gate_weighted_average_of_the_two_experts() -> None:
+    from classifiers.ngram import _probs
+
+    mixed = _mixed(True)
+    texts = ["bansos lambat", "barang bagus", "selamat pagi"]
+    x = mixed.features.transform(texts)
+    g = mixed.domain_share(texts)[:, None]
+    want = g * _probs(mixed.ours_models, mixed.labels, x) + (1 - g) * _probs(mixed.models, mixed.labels, x)
+    assert np.allclose(mixed.predict_proba(texts), want)
+
+
+def test_a_model_saved_before_the_mixture_still_predicts() -> None:
+    texts, y = _ours()
+    old = NgramLabelModel(seed=1, min_df=1).fit(texts, y)
+    del old.gate, old.ours_models, old.domain_mix  # as unpickled from an older release
+    assert old.predict_proba(["bansos belum cair"]).shape == (1, len(LABELS))
+    assert (old.domain_share(["x"]) == 1.0).all()
+
+
+def test_the_all_rows_expert_is_calibrated_on_our_records() -> None:
+    from classifiers.ngram import CalibratedOnOurs, _probs
+
+    mixed, single = _mixed(True), _mixed(False)
+    assert isinstance(mixed.models["complaint"], CalibratedOnOurs)
+    ours = [t for t, y in OURS + SLOW if y[COMPLAINT]]
+    # the unlabelled reviews pull a calibration on all rows down; ours says what our complaints score
+    on_ours = _probs(mixed.models, mixed.labels, mixed.features.transform(ours))[:, COMPLAINT]
+    pooled = single.predict_proba(ours)[:, COMPLAINT]
+    assert on_ours.mean() > pooled.mean()
