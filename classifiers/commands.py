@@ -316,6 +316,14 @@ def render_figures(report: Mapping[str, Any]) -> str:
         lines.append(f"- n-gram `negative` threshold {b['chosen']}: the best out-of-fold F1 at which at most "
                      f"{b['budget']} of SmSA's and EmoT's neutral and positive validation messages are `negative` "
                      f"(without that bound: {b['without_budget']}; by threshold: {b['table']})")
+    for name, b in report.get("ensemble_negative_budget", {}).items():
+        lines.append(f"- `{name}` `negative` threshold {b['chosen']} within the same bound (held-out records "
+                     f"alone: {b['without_budget']})")
+    if report.get("fast"):
+        f = report["fast"]
+        lines.append(f"- `fast` (int8): transformer weight {f['w_transformer']}"
+                     + ("; not offered, the int8 transformer added nothing on held-out data"
+                        if f.get("offered") is False else f", held-out macro-F1 {f['held_out_macro_f1']:.3f}"))
     if report.get("spam_hide"):
         h = report["spam_hide"]
         lines.append(f"- spam is hidden on Instagram only from spam probability {h.get('at')} on, and only when no "

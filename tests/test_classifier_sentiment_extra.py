@@ -89,10 +89,17 @@ def test_train_all_with_a_tiny_transformer_and_sentiment_rows(tmp_path: Path) ->
     from tests.test_transformer import _build_tiny_base
 
     base = _build_tiny_base(tmp_path / "base")
-    report = train_all(synthetic(12, 3, "tr"), tmp_path / "model", rules=RULES, smsa=_fake_smsa(tmp_path / "smsa"),
+    (tmp_path / "public").mkdir()
+    smsa = _fake_smsa(tmp_path / "public" / "indonlu_smsa")
+    report = train_all(synthetic(12, 3, "tr"), tmp_path / "model", rules=RULES, smsa=smsa, public=tmp_path / "public",
                        base_dir=base, progress=lambda s: None,
                        options=TrainOptions(folds=3, epochs=1, sentiment_rows=40, quantize=False))
     assert report["sentiment_extra"]["rows"] == 40
+    # the ensemble's `negative` threshold is the one chosen within the neutral budget (which
+    # _budgeted_negative's own test shows binding), measured on SmSA's validation rows
+    budget = report["ensemble_negative_budget"]["transformer"]
+    assert read_config(tmp_path / "model")["backends"]["transformer"]["thresholds"]["negative"] == budget["chosen"]
+    assert budget["table"]["0.500"]["neutral_rate"] <= budget["budget"]
     assert "smsa_valid_negative_f1" in report["cascade"]["table"]["absolute 0.2"]
     assert set(report["unit_outrank"]["table"]) == {"never", "0.5", "0.6", "0.7", "0.8", "0.9"}
     backends = read_config(tmp_path / "model")["backends"]
