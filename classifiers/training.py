@@ -370,6 +370,7 @@ def _outrank_search(rules: Mapping[str, AccountRules], records: Sequence[Record]
     return (best if table[str(best)] > table["never"] else None), table
 
 
+FLOOR_TOLERANCE = 0.003  # held-out unit accuracy given up to send an unsure ticket to the default unit
 FLOOR_GRID = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
@@ -377,11 +378,14 @@ def _floor_search(rules: Mapping[str, AccountRules], records: Sequence[Record],
                   probs: Sequence[Mapping[str, float] | None], outrank_at: float | None,
                   ) -> tuple[float | None, dict[str, float]]:
     """The unit-model probability below which a ticket with no keyword goes to the default unit,
-    on held-out records; ties go to the lower floor (trust the model unless it pays not to)."""
+    on held-out records: the highest floor within FLOOR_TOLERANCE of the best unit accuracy. The
+    two errors differ in cost: a ticket the default unit (the media team) gets by mistake is
+    forwarded, one a wrong specialist gets is bounced back after days (issue 12)."""
     table = {str(f): unit_accuracy(Router(rules, outrank_at=outrank_at, floor=f or None), records, probs)
              for f in FLOOR_GRID}
-    best = max(FLOOR_GRID, key=lambda f: (table[str(f)], -f))
-    return (best or None), table
+    best = max(table.values())
+    chosen = max(f for f in FLOOR_GRID if table[str(f)] >= best - FLOOR_TOLERANCE)
+    return (chosen or None), table
 
 
 HIDE_PRECISION = 0.99

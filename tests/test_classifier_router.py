@@ -147,3 +147,21 @@ def test_a_confident_model_for_a_higher_priority_unit_outranks_a_keyword() -> No
     assert router.route("kemensos", text, ("complaint",), {"pfm": 0.95}) == ("linjamsos", "rule")
     # negative only still goes to the default unit
     assert router.route("kemensos", text, ("negative",), levy) == ("humas", "default")
+
+
+def test_the_unit_floor_is_the_highest_level_that_costs_no_held_out_accuracy() -> None:
+    """An unsure ticket is better off with the media team (who forward it) than with a specialist
+    (who bounces it), so among floors that route held-out records equally well the highest wins."""
+    from classifiers.dataset import Record
+    from classifiers.training import _floor_search
+    from tests.test_classifier_pipeline import RULES
+
+    def rec(unit: str) -> Record:
+        return Record("h", "kemensos", "comment", "uang bantuan belum masuk", ("complaint",), unit, "id")
+
+    records = [rec("linjamsos")] * 10 + [rec("humas"), rec("pfm"), rec("pfm")]
+    probs = ([{"linjamsos": 0.9, "humas": 0.1}] * 10
+             + [{"rehsos": 0.25, "humas": 0.2}, {"pfm": 0.28, "humas": 0.2}, {"pfm": 0.45, "humas": 0.2}])
+    floor, table = _floor_search(RULES, records, probs, outrank_at=None)
+    assert table["0.0"] == table["0.4"] > table["0.5"]
+    assert floor == 0.4
