@@ -54,10 +54,13 @@ class NgramFeatures:
         return sparse.hstack([self.char.transform(prepared), self.word.transform(prepared)]).tocsr()
 
 
+def _lr(c: float, seed: int) -> LogisticRegression:
+    return LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear", random_state=seed)
+
+
 def _calibrated_lr(c: float, seed: int) -> CalibratedClassifierCV:
-    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear", random_state=seed)
     # ensemble=False: one regression on all data, sigmoid fitted on its out-of-fold scores.
-    return CalibratedClassifierCV(lr, method="sigmoid", cv=3, ensemble=False)
+    return CalibratedClassifierCV(_lr(c, seed), method="sigmoid", cv=3, ensemble=False)
 
 
 def _shrink(model: CalibratedClassifierCV) -> CalibratedClassifierCV:
@@ -84,16 +87,13 @@ class CalibratedOnOurs:
         scores = np.zeros(len(y))
         for k in range(self.folds):
             train, scored = fold_of != k, (fold_of == k) & ours
-            scores[scored] = self._lr().fit(x[train], y[train], sample_weight=w[train]).decision_function(x[scored])
+            fold_lr = _lr(self.c, self.seed).fit(x[train], y[train], sample_weight=w[train])
+            scores[scored] = fold_lr.decision_function(x[scored])
         platt = LogisticRegression(C=1e4, max_iter=1000).fit(scores[ours][:, None], y[ours])
         self.a, self.b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-        self.lr = self._lr().fit(x, y, sample_weight=w)
+        self.lr = _lr(self.c, self.seed).fit(x, y, sample_weight=w)
         self.lr.coef_ = self.lr.coef_.astype(np.float32)
         return self
-
-    def _lr(self) -> LogisticRegression:
-        return LogisticRegression(C=self.c, class_weight="balanced", max_iter=2000, solver="liblinear",
-                                  random_state=self.seed)
 
     def predict_proba(self, x: sparse.csr_matrix) -> np.ndarray:
         p = 1.0 / (1.0 + np.exp(-(self.a * self.lr.decision_function(x) + self.b)))
@@ -105,9 +105,9 @@ class NgramLabelModel:
 
     With `domain_mix`, fitted with rows marked as our own (`ours`), it is a mixture of two
     experts over the same features: the regressions on every row (ours and the real sets'), and
-    regressions on our records alone (both calibrated on our records), weighted per message by a gate that tells our kind of
-    message (comments to a ministry) from the real sets' (tweets, product reviews, YouTube
-    comments). Real rows taught the one model that calm reviews are no complaint and chatter is
+    regressions on our records alone (both calibrated on our records), weighted per message by a
+    gate that tells our kind of message (comments to a ministry) from the real sets' (tweets,
+    product reviews, YouTube comments). Real rows taught the one model that calm reviews are no complaint and chatter is
     not negative, and cost it the subtle ministry comments; the mixture lets each expert speak
     where its data came from.
     """
@@ -138,9 +138,7 @@ class NgramLabelModel:
         if mix:
             assert mask is not None
             self.ours_models = self._fit_each(x, y, base[:, None] * weights * mask[:, None])
-            gate = LogisticRegression(C=GATE_C, class_weight="balanced", max_iter=2000, solver="liblinear",
-                                      random_state=self.seed)
-            self.gate = gate.fit(x, mask.astype(np.int64))
+            self.gate = _lr(GATE_C, self.seed).fit(x, mask.astype(np.int64))
             self.gate.coef_ = self.gate.coef_.astype(np.float32)
         return self
 
