@@ -28,8 +28,9 @@ class NgramFeatures:
     """Character and word TF-IDF of `features_text`, both L2-normalised, side by side."""
 
     def __init__(self, char_features: int = 60000, word_features: int = 20000, min_df: int = 2,
-                 tone: bool = False) -> None:
+                 tone: bool = False, spacing: bool = False) -> None:
         self.tone = tone  # add normalize.tone_words (models saved before it have no such attribute)
+        self.spacing = spacing  # undo corpus tokenisation (normalize.respace); likewise
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), max_features=char_features,
                                     min_df=min_df, sublinear_tf=True, lowercase=False, dtype=np.float32)
         self.word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), max_features=word_features,
@@ -37,8 +38,8 @@ class NgramFeatures:
                                     token_pattern=r"(?u)\b\w+\b")
 
     def prepare(self, texts: Sequence[str]) -> list[str]:
-        tone = getattr(self, "tone", False)
-        return [features_text(t or "", tone=tone) for t in texts]
+        tone, spacing = getattr(self, "tone", False), getattr(self, "spacing", False)
+        return [features_text(t or "", tone=tone, spacing=spacing) for t in texts]
 
     def fit_transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         prepared = self.prepare(texts)

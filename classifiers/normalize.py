@@ -218,9 +218,24 @@ def match_views(text: str) -> tuple[str, ...]:
     return (norm,) if lt == norm else (norm, lt)
 
 
-def features_text(text: str, max_chars: int = 4000, tone: bool = False) -> str:
+# Tokenised corpora (SmSA) write "tempat nya nyaman , enak ." where people write "tempatnya
+# nyaman, enak.": a space before punctuation or a detached -nya (not -ku/-mu: "sudah ku bilang"
+# is how people write too).
+_SPACE_BEFORE_PUNCT_RE = re.compile(r"(?<=\w) +(?=[.,!?;:)])")
+_DETACHED_CLITIC_RE = re.compile(r"(?<=[^\W\d_]{2})(?<!nya) (nya)\b")
+
+
+def respace(text: str) -> str:
+    """Corpus tokenisation undone: the same sentence reads the same whether a tokeniser split it
+    or a person typed it. Without this, SmSA's spacing itself (" nya", " .") was a feature of
+    `negative`, since SmSA is where most of the n-gram models' negative rows come from."""
+    return _DETACHED_CLITIC_RE.sub(r"\1", _SPACE_BEFORE_PUNCT_RE.sub("", text))
+
+
+def features_text(text: str, max_chars: int = 4000, tone: bool = False, spacing: bool = False) -> str:
     """What the n-gram models read: both views, cut to a bounded length; with `tone`, the tone
-    words of `tone_words` after them."""
+    words of `tone_words` after them; with `spacing`, corpus tokenisation undone (`respace`)."""
+    text = respace(text) if spacing else text
     views = match_views(text[: max_chars * 4])
     joined = " || ".join(v[:max_chars] for v in views)
     words = tone_words(text[: max_chars * 4]) if tone else ""

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from classifiers.normalize import HOMOGLYPH_FILE, build_homoglyph_map, features_text, fold, leet, match_views, normalize
+from classifiers.normalize import (HOMOGLYPH_FILE, build_homoglyph_map, features_text, fold, leet, match_views, normalize,
+                                   respace)
 
 # ../shared beside the repository (as in CI)
 JUDOL_MAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "public" / "judol_youtube" / "obfuscation_mapping.json"
@@ -63,6 +64,22 @@ def test_leet_is_only_an_extra_view() -> None:
 ])
 def test_spacing_and_repeats(text: str, expected: str) -> None:
     assert normalize(text) == expected
+
+
+@pytest.mark.parametrize("tokenised, typed", [
+    ("tempat nya nyaman , makanan nya enak .", "tempatnya nyaman, makanannya enak."),
+    ("kok belum cair ? sudah 3 bulan !", "kok belum cair? sudah 3 bulan!"),
+    ("rumah nya ( rt 05 ) kebanjiran", "rumahnya ( rt 05) kebanjiran"),
+])
+def test_respace_undoes_corpus_tokenisation(tokenised: str, typed: str) -> None:
+    assert respace(tokenised) == typed
+    assert features_text(tokenised, spacing=True) == features_text(typed, spacing=True)
+
+
+def test_respace_leaves_what_people_type_alone() -> None:
+    for text in ("sudah ku bilang dari dulu", "nya nya nya", "rp 5.000, ya", "min... gimana?", "2 nya"):
+        assert respace(text) == text
+    assert features_text("tempat nya nyaman .") == "tempat nya nyaman ."  # only when asked (old models)
 
 
 def test_urls_mentions_numbers_become_tokens() -> None:
