@@ -42,12 +42,10 @@ def report() -> dict:  # type: ignore[type-arg]
 
 
 # Issue 12's evaluation-set targets. The n-gram backend (the default on this project's machines,
-# and the same everywhere) reaches macro-F1 (0.930) but not yet hard cases (0.868) or unit accuracy
-# (0.928; MODEL_CARD.md). Those two are strict xfails: they turn red once a model reaches them.
+# and the same everywhere) reaches all three (0.937 / 0.921 / 0.932; MODEL_CARD.md).
 ISSUE_TARGETS = {"macro_f1": 0.92, "hard_macro_f1": 0.89, "unit_accuracy": 0.93}
-MISSED = pytest.mark.xfail(strict=True, reason="below issue 12's evaluation-set target (the issue stays open for it)")
-# What the model shipped before this one measured (0.9199, 0.853, 0.923): a retraining may not fall below it.
-PREVIOUS = {"macro_f1": 0.919, "hard_macro_f1": 0.852, "unit_accuracy": 0.923}
+# What the model shipped before this one measured (0.930, 0.868, 0.928): a retraining may not fall below it.
+PREVIOUS = {"macro_f1": 0.930, "hard_macro_f1": 0.868, "unit_accuracy": 0.928}
 
 
 def _figures(report: dict) -> dict[str, float]:  # type: ignore[type-arg]
@@ -64,19 +62,18 @@ def test_macro_f1(report: dict) -> None:  # type: ignore[type-arg]
     assert report["overall"]["macro_f1"] >= ISSUE_TARGETS["macro_f1"], evaluate.format_report(report)
 
 
-@MISSED
 def test_hard_case_macro_f1(report: dict) -> None:  # type: ignore[type-arg]
     assert report["hard"]["macro_f1"] >= ISSUE_TARGETS["hard_macro_f1"], evaluate.format_report(report)
 
 
-@MISSED
 def test_unit_accuracy(report: dict) -> None:  # type: ignore[type-arg]
     assert report["overall"]["unit_accuracy"] >= ISSUE_TARGETS["unit_accuracy"], evaluate.format_report(report)
 
 
-# Two of issue 12's real-set targets are not met yet (ngram 0.062 for complaint on positive
-# reviews, 0.139 for negative on SmSA's neutral and positive test rows); the others must hold.
-NOT_YET = {("prdect_id/positive", "complaint"), ("smsa/neutral+positive", "negative")}
+# One of issue 12's real-set targets is not met yet: `negative` on SmSA's neutral and positive test
+# rows (ngram 0.122 <= 0.08; SmSA's validation split, which the threshold is held to, reads 0.08
+# at a threshold where the test split reads 0.12). The others must hold.
+NOT_YET = {("smsa/neutral+positive", "negative")}
 PUBLIC = SMSA.parent
 
 
