@@ -328,7 +328,8 @@ class TrainOptions:
     # Real rows (shared/data/public training parts) for the label and spam models; 0: not used.
     # Measured with one n-gram fit (held-out macro-F1 on our records; `negative` on the neutral and
     # positive rows of SmSA's and EmoT's validation splits, which no model trains on):
-    # 0: 0.909, SmSA neutral 0.145, EmoT happy 0.167; 0.3: 0.912, 0.137, 0.029; 1.0: 0.910, 0.122, 0.010.
+    # 0: 0.909, SmSA neutral 0.145, EmoT happy 0.167; 0.3: 0.912, 0.137, 0.029; 1.0: 0.910, 0.122, 0.010
+    # (before the domain mixture). With it, 2.0: see sentiment_weight, measured together.
     public_weight: float = 2.0
     # Which real sets' training parts join (public_sets names).
     public_sets: tuple[str, ...] = PUBLIC_TRAIN_SETS
