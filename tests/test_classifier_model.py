@@ -118,9 +118,9 @@ def test_default_backend_survives_bad_input() -> None:
 
 
 # Issue 12: what the media team must be able to trust on real text. The texts are written here,
-# not taken from the evaluation set; every backend the bot may choose is checked.
-# every backend the default may choose that this model has (training offers `fast` only when
-# the default itself is not already int8 and the int8 transformer adds something on held-out data)
+# not taken from the evaluation set or the training data; every backend the default may choose
+# that this model has is checked (training offers `fast` only when the int8 transformer adds
+# something on held-out data).
 BACKENDS = tuple(b for b in ("ngram", "transformer", "fast") if b in read_config(DEFAULT_MODEL_DIR)["backends"])
 GAMBLING_NAMED = [
     ("kemensos", "situs slot gacor88 masih bisa dibuka sampai sekarang, tolong diblokir pak"),
@@ -140,6 +140,21 @@ def test_naming_a_gambling_site_to_complain_or_ask_keeps_the_ticket(backend) -> 
     for (acc, text), p in zip(GAMBLING_NAMED, preds):
         assert "spam" not in p.labels and {"complaint", "question"} & set(p.labels), (text, p)
         assert p.unit is not None and not p.may_hide, (text, p)
+
+
+# Not yet: the shipped model calls the issue's own example spam (`ngram`: spam 0.46, question
+# 0.34) and "ada saran keyboard mekanik yang murah?" nothing at all (question 0.05, every backend).
+# A retraining with 64 product questions written for it (classifiers/data/candidates) fixed the
+# first but cost evaluation-set unit accuracy (0.932 -> 0.927, below 0.93), so it did not ship
+# (MODEL_CARD.md). Strict: this turns red once a model gets them right.
+@pytest.mark.xfail(strict=True, reason="product questions without a request word: not yet learnt (issue 12)")
+def test_a_question_about_a_product_is_a_question_not_spam(backend) -> None:  # type: ignore[no-untyped-def]
+    texts = ["rekomendasi router buat game?",  # issue 12's own example
+             "hp yang enak buat main game online merk apa ya min",
+             "ada saran keyboard mekanik yang murah?",
+             "konsol game impor wajib SNI juga gak?"]
+    for p in backend.predict([MessageIn("kemendag", "comment", t) for t in texts]):
+        assert "spam" not in p.labels and "question" in p.labels and p.unit is not None, p
 
 
 def test_complaints_outside_every_units_topics_reach_the_default_unit(backend) -> None:  # type: ignore[no-untyped-def]
