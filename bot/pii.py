@@ -27,7 +27,7 @@ Pure: text in, spans or masked text out. What is found:
 
 How people write numbers varies, so the text is first normalised: every kind of
 decimal digit (fullwidth, Arabic-Indic, ...) becomes 0-9, zero-width characters
-are dropped, fullwidth letters and signs and every dash become their ASCII
+and emoji keycap marks are dropped ("0️⃣8️⃣" reads 08), fullwidth letters and signs and every dash become their ASCII
 forms. Detection runs on the normalised text; an offset map points each span
 back at the original. Digit groups are joined across the separators people use
 (space, dot, dash, brackets, slash, comma, underscore, tab, a line break); a
@@ -93,7 +93,10 @@ class PiiSpan(NamedTuple):
 
 # -- normalisation ------------------------------------------------------------------
 
-_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
+# Also the emoji variation selectors and the keycap mark: an emoji keyboard writes a digit as
+# "0\ufe0f\u20e3" (0️⃣), so a number typed with keycaps is the same digits once they are dropped.
+_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
+                       "\ufe0e\ufe0f\u20e3")
 _DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\ufe63\uff0d")
 _LINE_BREAKS = frozenset("\u0085\u2028\u2029")
 
@@ -255,7 +258,7 @@ def find_pii(text: str) -> list[PiiSpan]:
     point at text itself (not at its normalised form)."""
     norm, where = normalise(text)
     spans = _find(norm)
-    return [PiiSpan(s.kind, where[s.start], where[s.end - 1] + 1) for s in spans]
+    return [PiiSpan(s.kind, where[s.start], _end(text, where, s.end)) for s in spans]
 
 
 def has_pii(text: str) -> bool:
@@ -268,12 +271,24 @@ def mask_pii(text: str) -> str:
     out: list[str] = []
     last = 0
     for span in _find(norm):
-        start, end = where[span.start], where[span.end - 1] + 1
+        start, end = where[span.start], _end(text, where, span.end)
         out.append(text[last:start])
         out.append(mask_value(span.kind, norm[span.start:span.end]))
         last = end
     out.append(text[last:])
     return "".join(out)
+
+
+_KEYCAP_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
+
+
+def _end(text: str, where: list[int], norm_end: int) -> int:
+    """Where a span that ends at norm_end in the normalised text ends in text: after the marks
+    that belong to its last character (a keycap digit "0\ufe0f\u20e3" is masked whole)."""
+    end = where[norm_end - 1] + 1
+    while end < len(text) and text[end] in _KEYCAP_MARKS:
+        end += 1
+    return end
 
 
 def mask_value(kind: str, value: str) -> str:
