@@ -306,7 +306,7 @@ def mask_value(kind: str, value: str) -> str:
         return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
     if kind == PHONE:
         keep = 3 if len(digits) >= 11 else 2
-        plus = "+" if value.startswith("+") else ""
+        plus = "+" if value.lstrip("(").startswith("+") else ""
         return plus + digits[:4] + "*" * (len(digits) - 4 - keep) + digits[-keep:]
     return "*" * (len(digits) - 4) + digits[-4:]
 
@@ -638,12 +638,14 @@ def _stretches(chain: list[_Group], *, near_bank: bool) -> list[list[_Group]]:
         country = head in ("62", "0062") or (head[:2] == "62" and len(head) == 4 and len(stretch) == 2)
         phone_tail = len(stretch) >= 2 and len(cur.digits) == 2 and grouped and bool(_MOBILE_START.match(head))
         free = near_bank and tight and max(len(prev.digits), len(cur.digits)) >= 3
-        if spaced and not (country or phone_tail or free) and min(len(prev.digits), len(cur.digits)) < 3:
+        # "08 1234 567 890": the mobile prefix written as a group of its own, like a country code
+        prefix = len(stretch) == 1 and head == "08" and len(cur.digits) >= 3 and cur.digits[0] != "0"
+        if spaced and not (country or phone_tail or free or prefix) and min(len(prev.digits), len(cur.digits)) < 3:
             out.append([cur])
             head, grouped = cur.digits, cur.digits in ("62", "0062") or len(cur.digits) >= 3
         else:
             stretch.append(cur)
-            head, grouped = (head + cur.digits)[:8], grouped and len(cur.digits) >= 3
+            head, grouped = (head + cur.digits)[:8], (grouped or prefix) and len(cur.digits) >= 3
     return out
 
 
@@ -658,10 +660,10 @@ def _longest_number(text: str, groups: list[_Group], i: int) -> tuple[PiiSpan, i
         start, end = groups[i].start, groups[j].end
         kind = _kind(text, groups[i:j + 1])
         if kind:
-            if start > 0 and text[start - 1] == "(" and ")" in text[start:end]:
-                start -= 1  # "(021) 5551234" is masked whole
             if kind == PHONE and start > 0 and text[start - 1] == "+":
                 start -= 1
+            if start > 0 and text[start - 1] == "(" and ")" in text[start:end]:
+                start -= 1  # "(021) 5551234" and "(+62) 812 ..." are masked whole
             return PiiSpan(kind, start, end), j
     return None
 
