@@ -323,15 +323,22 @@ def parse_time(value: object) -> datetime:
     return parsed
 
 
-def _require_str(item: Mapping[str, Any], key: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value:
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _item_id(item: Mapping[str, Any], key: str) -> str:
+    """An id: Meta sends strings, but a number is the same id (as the webhook parser reads it)."""
+    value = _optional_id(item.get(key))
+    if value is None:
         raise _BadItem(f"missing {key}")
     return value
 
 
-def _optional_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def _optional_id(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        return None
+    return str(value)
 
 
 def _as_mapping(item: object) -> Mapping[str, Any]:
@@ -346,7 +353,7 @@ def parse_media(item: object) -> Media:
     if not isinstance(count, int) or isinstance(count, bool):
         raise _BadItem("missing comments_count")
     return Media(
-        id=_require_str(m, "id"),
+        id=_item_id(m, "id"),
         caption=_optional_str(m.get("caption")),
         timestamp=parse_time(m.get("timestamp")),
         comments_count=count,
@@ -362,13 +369,13 @@ def parse_comment(item: object, media_id: str, parent_id: str | None = None) -> 
     if not isinstance(text, str):
         raise _BadItem("missing text")
     return Comment(
-        id=_require_str(c, "id"),
+        id=_item_id(c, "id"),
         media_id=media_id,
         text=text,
         timestamp=parse_time(c.get("timestamp")),
         username=_optional_str(c.get("username")) or _optional_str(sender.get("username")),
-        user_id=_optional_str(sender.get("id")),
-        parent_id=_optional_str(c.get("parent_id")) or parent_id,
+        user_id=_optional_id(sender.get("id")),
+        parent_id=_optional_id(c.get("parent_id")) or parent_id,
         hidden=bool(c.get("hidden", False)),
         permalink=_optional_str(c.get("permalink")),
         raw=c,
@@ -377,7 +384,7 @@ def parse_comment(item: object, media_id: str, parent_id: str | None = None) -> 
 
 def parse_conversation(item: object) -> Conversation:
     c = _as_mapping(item)
-    return Conversation(id=_require_str(c, "id"), updated_time=parse_time(c.get("updated_time")))
+    return Conversation(id=_item_id(c, "id"), updated_time=parse_time(c.get("updated_time")))
 
 
 def parse_message(item: object, conversation_id: str) -> DirectMessage:
@@ -388,10 +395,10 @@ def parse_message(item: object, conversation_id: str) -> DirectMessage:
         raise _BadItem("no sender (message details unavailable)")
     text = m.get("message", "")
     return DirectMessage(
-        id=_require_str(m, "id"),
+        id=_item_id(m, "id"),
         conversation_id=conversation_id,
         created_time=parse_time(m.get("created_time")),
-        sender_id=_require_str(sender, "id"),
+        sender_id=_item_id(sender, "id"),
         sender_username=_optional_str(sender.get("username")),
         text=text if isinstance(text, str) else "",
         raw=m,

@@ -23,6 +23,8 @@ from bot.instagram import (
     TokenInvalid,
     TransientError,
     error_from_response,
+    parse_comment,
+    parse_message,
 )
 from tests.fakes.instagram_server import FakeInstagram, FakeSleep
 
@@ -435,3 +437,15 @@ def test_rate_limited_reads_regain_from_buc_header() -> None:
     exc = error_from_response(400, {"error": {"code": 80002, "message": "x"}},
                               {"x-business-use-case-usage": header})
     assert isinstance(exc, RateLimited) and exc.retry_after == 420
+
+
+def test_numeric_ids_are_the_same_ids_and_a_bool_is_no_id() -> None:
+    raw = {"id": 17900000000000001, "text": "bansos belum cair", "timestamp": "2026-12-03T10:00:00+0000",
+           "from": {"id": 42, "username": "budi"}, "parent_id": 17900000000000000}
+    comment = parse_comment(raw, "m1")
+    assert (comment.id, comment.user_id, comment.parent_id) == ("17900000000000001", "42", "17900000000000000")
+    message = parse_message({"id": 7, "created_time": "2026-12-03T10:00:00+0000", "from": {"id": 9},
+                             "message": "halo"}, "c1")
+    assert (message.id, message.sender_id) == ("7", "9")
+    with pytest.raises(ValueError, match="missing id"):
+        parse_comment({**raw, "id": True}, "m1")
