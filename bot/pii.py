@@ -9,8 +9,8 @@ Pure: text in, spans or masked text out. What is found:
             (province, birth date): "2020 2021 2022 2023" is a list of years.
 - ``kk``    16-digit family-card number, told apart from a NIK only by the word
             before it (KK, kartu keluarga); masked like a NIK.
-- ``phone`` mobile numbers (08x, 62 8x, +62 8x, 0062 8x) and landlines (021...,
-            (0274) ..., +62 21 ...); masked keeping the first 4 and the last 2-3
+- ``phone`` mobile numbers (08x, 62 8x, +62 8x, 0062 8x, 08 1234 ..., +62 (0) 8x)
+            and landlines (021..., (0274) ..., +62 21 ..., +62 (0)21 ...); masked keeping the first 4 and the last 2-3
             digits ("0812*****890"). Also found inside wa.me and WhatsApp links,
             and written in the ways below ("spelled, spaced or with letters").
 - ``email`` also written "nama at gmail dot com", "nama(at)gmail(dot)com",
@@ -202,6 +202,8 @@ _TIGHT = re.compile(r"[ .\-]|\)[ \-]?|[ \-]?\(|\) ?\(")
 _LOOSE = re.compile(r"[ \t]*[/,_|:;\-][ \t]*|[ \t]{2,4}|\t|[ \t]*\r?\n[ \t]*")
 _NPWP_FORMAT = re.compile(r"^[0-9]{2}\.[0-9]{3}\.[0-9]{3}\.[0-9]-[0-9]{3}\.[0-9]{3}$")
 _TOLL_FREE = re.compile(r"^080[0-9][0-9]{6,7}$")
+# The trunk zero people keep in brackets after the country code: "+62 (0)21 5551234".
+_TRUNK = re.compile(r" ?\(0\) ?")
 _MOBILE_START = re.compile(r"(?:0|62|0062)8[1-9]")
 _AMOUNT = r"[0-9]{1,3}(?:[.,][0-9]{3})+"
 _THOUSANDS = re.compile(rf"^{_AMOUNT}(?:\s*[-/]\s*{_AMOUNT})*$")  # 1.750.000, 300.000-600.000
@@ -305,6 +307,7 @@ def mask_value(kind: str, value: str) -> str:
     if kind in (NIK, KK):
         return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
     if kind == PHONE:
+        digits = re.sub(r"^(0062|62)0", r"\1", digits)  # "+62 (0)21 ...": the trunk zero is not dialled
         keep = 3 if len(digits) >= 11 else 2
         plus = "+" if value.lstrip("(").startswith("+") else ""
         return plus + digits[:4] + "*" * (len(digits) - 4 - keep) + digits[-keep:]
@@ -497,10 +500,14 @@ def _chains(text: str) -> list[list[_Group]]:
     chains: list[list[_Group]] = []
     prev: re.Match[str] | None = None
     for m in _GROUP.finditer(text):
+        if prev is not None and prev.group() in ("62", "0062") and _TRUNK.fullmatch(text, prev.end(), m.end() + 1):
+            continue  # "+62 (0)21 ...": the trunk zero is part of the separator
         if not _free(text, m.start(), m.end()):
             prev = None
             continue
         sep = text[prev.end():m.start()] if prev is not None else ""
+        if prev is not None and _TRUNK.fullmatch(sep):
+            sep = " "
         if prev is not None and (_TIGHT.fullmatch(sep) or _LOOSE.fullmatch(sep)):
             chains[-1].append(_Group(m.start(), m.end(), m.group(), sep))
         else:
