@@ -194,6 +194,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         sentiment_weight=args.sentiment_weight,
         sentiment_rows=args.sentiment_rows,
         public=Path(args.public) if args.public else None,
+        reuse_transformer=Path(args.reuse_transformer) if args.reuse_transformer else None,
     )
     return 0
 
@@ -500,6 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "their test parts are measured")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--skip-transformer", action="store_true", help="train only the fast n-gram parts")
+    p.add_argument("--reuse-transformer", metavar="DIR",
+                   help="keep this fine-tuned transformer (e.g. classifiers/model/transformer) instead of training "
+                        "one; its trained_on.txt keeps the records it learnt out of the held-out tuning")
     p = add("remind", "Queue the reminders, nudges and escalations due at a moment (and send them with --send).")
     p.add_argument("--now", help="the moment to act for (ISO 8601; default: now)")
     p.add_argument("--send", action="store_true", help="also deliver the outbox to Telegram")

@@ -183,8 +183,9 @@ def train(train_files: Sequence[Path] | None = None, out_dir: Path | None = None
     eval_file: labelled file measured after training, never trained or tuned on;
     public: shared/data/public (the training parts of its real sets join training, their test
     parts are measured for the model card);
-    reuse_transformer: a fine-tuned transformer folder to keep instead of training one, with
-    `transformer_seen`, the normalised texts it learnt (kept out of the held-out tuning);
+    reuse_transformer: a fine-tuned transformer folder to keep instead of training one; the
+    records it learnt are kept out of the held-out tuning: `transformer_seen` (their
+    training.text_fingerprint values), or by default the folder's trained_on.txt;
     overrides: further TrainOptions fields by name (for experiments: public_sets, oof_repeats, ...).
     """
     from classifiers.dataset import load_records, merge

@@ -25,6 +25,7 @@ Steps (deterministic for a seed):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -219,6 +220,30 @@ def _text_key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+# Beside a fine-tuned transformer: one fingerprint per record it was fine-tuned on, so that a
+# later training that reuses it knows which held-out records it never saw (without the texts).
+TRAINED_ON = "trained_on.txt"
+
+
+def text_fingerprint(text: str) -> str:
+    return hashlib.sha256(_text_key(text).encode("utf-8")).hexdigest()[:16]
+
+
+def write_trained_on(folder: Path, records: Sequence[Record]) -> None:
+    lines = sorted({text_fingerprint(r.text) for r in records})
+    (folder / TRAINED_ON).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+def read_trained_on(folder: Path) -> frozenset[str]:
+    path = Path(folder) / TRAINED_ON
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: without the records the transformer in {folder} was fine-tuned on, the "
+            "held-out records that tune it cannot be told from those it learnt. Pass transformer_seen "
+            "(their text_fingerprint values) or train a new transformer.")
+    return frozenset(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
 def sample_extra(extra: Extra | None, rows: int | None, seed: int) -> Extra | None:
     """A seeded sample of the extra rows (all of them for rows=None)."""
     if extra is None or rows is None or len(extra.texts) <= rows:
@@ -340,7 +365,8 @@ class TrainOptions:
     # see every row.
     transformer_extra_rows: int | None = 4000
     # An earlier fine-tuned transformer folder to reuse instead of training one (an hour and more
-    # on 2 cores), with the normalised texts it was trained on (kept out of the held-out tuning).
+    # on 2 cores). The records it learnt are kept out of the held-out tuning: their fingerprints
+    # (`text_fingerprint`) are read from its TRAINED_ON file, or given here.
     reuse_transformer: Path | None = None
     transformer_seen: frozenset[str] = frozenset()
 
@@ -816,7 +842,8 @@ def _unseen_by_transformer(run: _Run, held: _HeldOut) -> _HeldOut:
     opt = run.opt
     if opt.reuse_transformer is None or opt.skip_transformer:
         return held
-    unseen = held.only([i for i, r in enumerate(held.records) if _text_key(r.text) not in opt.transformer_seen])
+    seen = opt.transformer_seen or read_trained_on(opt.reuse_transformer)
+    unseen = held.only([i for i, r in enumerate(held.records) if text_fingerprint(r.text) not in seen])
     run.report["transformer_reused"] = {"from": str(opt.reuse_transformer), "held_out_unseen": len(unseen.records)}
     run.progress(f"reusing the transformer in {opt.reuse_transformer}: {len(unseen.records)} held-out records "
                  "it never saw")
@@ -846,6 +873,7 @@ def _fine_tune(run: _Run, fit: Sequence[Record], extra: Extra | None, base_dir: 
                                   unit_targets=[r.unit if id(r) in fit_routable else None for r in fit]
                                   + [None] * (len(tf_texts) - len(fit)),
                                   label_weights=tf_w if extra is not None else None)
+        write_trained_on(new, fit)
     run.report["transformer_training"] = {k: v for k, v in stats.items()
                                           if isinstance(v, (int, float, str)) and k != "out_dir"}
     return base

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from classifiers.base import LABELS
 from classifiers.ngram import NgramLabelModel
-from classifiers.training import Extra, fit_labels, load_sentiment_extra, oof_probs, with_extra
+from classifiers.training import Extra, fit_labels, load_sentiment_extra, oof_probs, read_trained_on, with_extra
 
 NEG = LABELS.index("negative")
 COMPLAINT = LABELS.index("complaint")
@@ -110,6 +111,21 @@ def test_train_all_with_a_tiny_transformer_and_sentiment_rows(tmp_path: Path) ->
     backends = read_config(tmp_path / "model")["backends"]
     assert {f"{b}_negative_f1" for b in backends} <= set(report["smsa_test"])
     assert all("unit_outrank_at" in b for b in backends.values())
+    # the transformer says which records it learnt, so a later training can reuse it and tune
+    # on the held-out records it never saw (the same records and seed: all of the held-out part)
+    learnt = read_trained_on(tmp_path / "model" / "transformer")
+    assert 0 < len(learnt) <= report["n_fit"]
+    again = train_all(synthetic(12, 3, "tr"), tmp_path / "again", rules=RULES, smsa=smsa, public=tmp_path / "public",
+                      base_dir=base, progress=lambda s: None,
+                      options=TrainOptions(folds=3, epochs=1, sentiment_rows=40, quantize=False,
+                                           reuse_transformer=tmp_path / "model" / "transformer"))
+    assert again["transformer_reused"]["held_out_unseen"] == again["n_held"] > 0
+    assert read_trained_on(tmp_path / "again" / "transformer") == learnt
+
+
+def test_a_transformer_that_does_not_say_what_it_learnt_is_not_reused_blindly(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="trained_on.txt"):
+        read_trained_on(tmp_path)
 
 
 # Real product reviews where a delivery gripe is no complaint to a ministry (the source says
