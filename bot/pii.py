@@ -7,6 +7,8 @@ Pure: text in, spans or masked text out. What is found:
             "3276********0001". Without a word such as NIK or KTP before it, a
             16-digit number written in groups must have a NIK's structure
             (province, birth date): "2020 2021 2022 2023" is a list of years.
+            A NIK typed with up to three letters for digits (O, o for 0; I, l, i
+            for 1) is one too, right after a word such as NIK ("NIK 32760101010100O1").
 - ``kk``    16-digit family-card number, told apart from a NIK only by the word
             before it (KK, kartu keluarga); masked like a NIK.
 - ``phone`` mobile numbers (08x, 62 8x, +62 8x, 0062 8x, 08 1234 ..., +62 (0) 8x)
@@ -202,6 +204,8 @@ _TIGHT = re.compile(r"[ .\-]|\)[ \-]?|[ \-]?\(|\) ?\(")
 _LOOSE = re.compile(r"[ \t]*[/,_|:;\-][ \t]*|[ \t]{2,4}|\t|[ \t]*\r?\n[ \t]*")
 _NPWP_FORMAT = re.compile(r"^[0-9]{2}\.[0-9]{3}\.[0-9]{3}\.[0-9]-[0-9]{3}\.[0-9]{3}$")
 _TOLL_FREE = re.compile(r"^080[0-9][0-9]{6,7}$")
+_LETTERED_ID = re.compile(r"(?<![A-Za-z0-9])[0-9OoIli]{16}(?![A-Za-z0-9])")
+_AS_DIGITS = str.maketrans("OoIli", "00111")
 # The trunk zero people keep in brackets after the country code: "+62 (0)21 5551234".
 _TRUNK = re.compile(r" ?\(0\) ?")
 _MOBILE_START = re.compile(r"(?:0|62|0062)8[1-9]")
@@ -305,6 +309,7 @@ def mask_value(kind: str, value: str) -> str:
         return f"{local[:1]}***@{domain.strip()}"
     digits = re.sub(r"[^0-9]", "", _read_digits(value) if kind == PHONE else normalise(value)[0])
     if kind in (NIK, KK):
+        digits = re.sub(r"[^0-9]", "", normalise(value)[0].translate(_AS_DIGITS))  # "...00O1" is ...0001
         return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
     if kind == PHONE:
         digits = re.sub(r"^(0062|62)0", r"\1", digits)  # "+62 (0)21 ...": the trunk zero is not dialled
@@ -328,9 +333,26 @@ def _find(norm: str) -> list[PiiSpan]:
     if spelled:
         spans += spelled
         blanked = _blank(blanked, spelled)
+    lettered = _lettered_niks(blanked)
+    if lettered:
+        spans += lettered
+        blanked = _blank(blanked, lettered)
     for chain in _chains(blanked):
         spans += _numbers_in_chain(blanked, chain)
     return sorted(spans, key=lambda s: s.start)
+
+
+def _lettered_niks(text: str) -> list[PiiSpan]:
+    """A NIK or KK number typed with a letter or two for digits ("NIK 32760101010100O1"), right
+    after the word that names it: one block of 16, at most 3 of them O, o, I, l or i."""
+    found = []
+    for m in _LETTERED_ID.finditer(text):
+        letters = sum(not c.isdigit() for c in m.group())
+        if 1 <= letters <= 3 and m.group()[0].isdigit():
+            kind = _context(text, m.start(), m.end())
+            if kind in (NIK, KK):
+                found.append(PiiSpan(kind, m.start(), m.end()))
+    return found
 
 
 def _emails(norm: str) -> list[PiiSpan]:

@@ -29,6 +29,14 @@ def test_nik_is_masked_keeping_first_and_last_four(text: str) -> None:
     assert kinds(text) == [NIK]
 
 
+def test_a_nik_typed_with_letters_for_digits_is_masked_after_its_word() -> None:
+    assert mask_pii("NIK 32760101010100O1 mohon dicek") == "NIK 3276********0001 mohon dicek"
+    assert mask_pii("no kk: 327601O1010l0002") == "no kk: 3276********0002"
+    assert kinds("NIK 32760101010100O1") == [NIK]
+    for text in ("kode voucher 32760101010100O1", "NIK 3276O1O1O1O1OOO1", "NIK A2760101010100O1"):
+        assert not find_pii(text), text  # no word that names it, too many letters, a letter first
+
+
 def test_kk_is_told_apart_by_the_word_before_it() -> None:
     text = "No KK 3276010101010002, NIK 3276010101010001"
     assert kinds(text) == [KK, NIK]
