@@ -12,8 +12,8 @@ Pure: text in, spans or masked text out. What is found:
 - ``kk``    16-digit family-card number, told apart from a NIK only by the word
             before it (KK, kartu keluarga); masked like a NIK.
 - ``phone`` mobile numbers (08x, 62 8x, +62 8x, 0062 8x, 08 1234 ..., +62 (0) 8x)
-            and landlines (021..., (0274) ..., +62 21 ..., +62 (0)21 ...); masked keeping the first 4 and the last 2-3
-            digits ("0812*****890"). Also found inside wa.me and WhatsApp links,
+            and landlines (021..., (0274) ..., +62 21 ..., +62 (0)21 ...); masked
+            keeping the first 4 and the last 2-3 digits ("0812*****890"). Also found inside wa.me and WhatsApp links,
             and written in the ways below ("spelled, spaced or with letters").
 - ``email`` also written "nama at gmail dot com", "nama(at)gmail(dot)com",
             "nama @ gmail.com"; masked keeping the first letter and the domain
@@ -29,8 +29,8 @@ Pure: text in, spans or masked text out. What is found:
 
 How people write numbers varies, so the text is first normalised: every kind of
 decimal digit (fullwidth, Arabic-Indic, ...) becomes 0-9, zero-width characters
-and emoji keycap marks are dropped ("0️⃣8️⃣" reads 08), fullwidth letters and signs and every dash become their ASCII
-forms. Detection runs on the normalised text; an offset map points each span
+and emoji keycap marks are dropped ("0️⃣8️⃣" reads 08), fullwidth letters and
+signs and every dash become their ASCII forms. Detection runs on the normalised text; an offset map points each span
 back at the original. Digit groups are joined across the separators people use
 (space, dot, dash, brackets, slash, comma, underscore, tab, a line break); a
 number may also be glued to a word that names it ("nik3201...", "wa0812...").
