@@ -329,13 +329,14 @@ def _optional_str(value: object) -> str | None:
 
 def _item_id(item: Mapping[str, Any], key: str) -> str:
     """An id: Meta sends strings, but a number is the same id (as the webhook parser reads it)."""
-    value = _optional_id(item.get(key))
+    value = meta_id(item.get(key))
     if value is None:
         raise _BadItem(f"missing {key}")
     return value
 
 
-def _optional_id(value: object) -> str | None:
+def meta_id(value: object) -> str | None:
+    """An id as Meta's APIs and webhooks send it (a string, or a number), as text; None for none."""
     if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
         return None
     return str(value)
@@ -374,8 +375,8 @@ def parse_comment(item: object, media_id: str, parent_id: str | None = None) -> 
         text=text,
         timestamp=parse_time(c.get("timestamp")),
         username=_optional_str(c.get("username")) or _optional_str(sender.get("username")),
-        user_id=_optional_id(sender.get("id")),
-        parent_id=_optional_id(c.get("parent_id")) or parent_id,
+        user_id=meta_id(sender.get("id")),
+        parent_id=meta_id(c.get("parent_id")) or parent_id,
         hidden=bool(c.get("hidden", False)),
         permalink=_optional_str(c.get("permalink")),
         raw=c,

@@ -97,8 +97,8 @@ class PiiSpan(NamedTuple):
 
 # Also the emoji variation selectors and the keycap mark: an emoji keyboard writes a digit as
 # "0\ufe0f\u20e3" (0️⃣), so a number typed with keycaps is the same digits once they are dropped.
-_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
-                       "\ufe0e\ufe0f\u20e3")
+_KEYCAP_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
+_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff") | _KEYCAP_MARKS
 _DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\ufe58\ufe63\uff0d")
 _LINE_BREAKS = frozenset("\u0085\u2028\u2029")
 
@@ -285,9 +285,6 @@ def mask_pii(text: str) -> str:
     return "".join(out)
 
 
-_KEYCAP_MARKS = frozenset("\ufe0e\ufe0f\u20e3")
-
-
 def _end(text: str, where: list[int], norm_end: int) -> int:
     """Where a span that ends at norm_end in the normalised text ends in text: after the marks
     that belong to its last character (a keycap digit "0\ufe0f\u20e3" is masked whole)."""
@@ -307,9 +304,14 @@ def mask_value(kind: str, value: str) -> str:
         else:
             local, domain = m["local"], _DOT_WORD.sub(".", m["domain"])
         return f"{local[:1]}***@{domain.strip()}"
-    digits = re.sub(r"[^0-9]", "", _read_digits(value) if kind == PHONE else normalise(value)[0])
+    if kind == PHONE:
+        readable = _read_digits(value)
+    elif kind in (NIK, KK):
+        readable = normalise(value)[0].translate(_AS_DIGITS)  # "...00O1" is ...0001
+    else:
+        readable = normalise(value)[0]
+    digits = re.sub(r"[^0-9]", "", readable)
     if kind in (NIK, KK):
-        digits = re.sub(r"[^0-9]", "", normalise(value)[0].translate(_AS_DIGITS))  # "...00O1" is ...0001
         return digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
     if kind == PHONE:
         digits = re.sub(r"^(0062|62)0", r"\1", digits)  # "+62 (0)21 ...": the trunk zero is not dialled

@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable, Mapping
 from aiohttp import web
 
 from bot.config import Settings
+from bot.instagram import meta_id
 from bot.store import Store
 from bot.triage import InboundMessage
 
@@ -181,7 +182,7 @@ def _from_change(account: str, change: Any, entry_time: datetime) -> InboundMess
     value = change.get("value")
     if not isinstance(value, dict):
         raise Malformed("comment change without a value object")
-    comment_id = _text_id(value.get("id"))
+    comment_id = meta_id(value.get("id"))
     if comment_id is None:
         raise Malformed("comment without an id")
     text = value.get("text")
@@ -190,8 +191,8 @@ def _from_change(account: str, change: Any, entry_time: datetime) -> InboundMess
     author, media = _object(value.get("from")), _object(value.get("media"))
     return InboundMessage(
         id=comment_id, account=account, channel="comment", text=text or "", created_at=entry_time,
-        author_id=_text_id(author.get("id")), author_username=author.get("username") or None,
-        media_id=_text_id(media.get("id")), parent_id=_text_id(value.get("parent_id")), raw=change,
+        author_id=meta_id(author.get("id")), author_username=author.get("username") or None,
+        media_id=meta_id(media.get("id")), parent_id=meta_id(value.get("parent_id")), raw=change,
     )
 
 
@@ -207,10 +208,10 @@ def _from_messaging(account: str, ig_id: str, item: Any, now: datetime) -> Inbou
         raise Malformed("message is not an object")
     if message.get("is_echo") or message.get("is_deleted"):
         return None
-    sender_id = _text_id(_object(item.get("sender")).get("id"))
+    sender_id = meta_id(_object(item.get("sender")).get("id"))
     if sender_id == ig_id:
         return None  # the account's own message (an echo without the flag)
-    mid = _text_id(message.get("mid"))
+    mid = meta_id(message.get("mid"))
     if mid is None:
         raise Malformed("message without a mid")
     if sender_id is None:
@@ -226,12 +227,6 @@ def _from_messaging(account: str, ig_id: str, item: Any, now: datetime) -> Inbou
 
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _text_id(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-        return None
-    return str(value)
 
 
 def _moment(value: Any, default: datetime) -> datetime:
