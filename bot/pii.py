@@ -671,13 +671,29 @@ def _stretches(chain: list[_Group], *, near_bank: bool) -> list[list[_Group]]:
         free = near_bank and tight and max(len(prev.digits), len(cur.digits)) >= 3
         # "08 1234 567 890": the mobile prefix written as a group of its own, like a country code
         prefix = len(stretch) == 1 and head == "08" and len(cur.digits) >= 3 and cur.digits[0] != "0"
-        if spaced and not (country or phone_tail or free or prefix) and min(len(prev.digits), len(cur.digits)) < 3:
+        mobile = tight and _mobile_in_groups(stretch, cur)
+        if spaced and not (country or phone_tail or free or prefix or mobile) and min(len(prev.digits), len(cur.digits)) < 3:
             out.append([cur])
             head, grouped = cur.digits, cur.digits in ("62", "0062") or len(cur.digits) >= 3
         else:
             stretch.append(cur)
             head, grouped = (head + cur.digits)[:8], (grouped or prefix) and len(cur.digits) >= 3
     return out
+
+
+def _mobile_in_groups(stretch: list[_Group], cur: _Group) -> bool:
+    """Whether `cur` continues a mobile number written in groups of any size ("0812 34 56 78 90",
+    "0812 345 67 890", "0812 3 4567 890"): the number starts with a group of 3 to 5 digits (or a
+    country code) and a mobile prefix, and stays within a mobile number's length; a single digit
+    joins only a number still too short to be one, so "0812 3456 7890 2 kali" keeps its count.
+    A lone "08" followed by pairs is a list of hours ("jam 08 10 12 14"), not a number."""
+    digits = "".join(g.digits for g in stretch)
+    longest = 13 if digits.startswith("0") else 14
+    if digits.startswith("00"):
+        longest = 15
+    first = stretch[0].digits
+    return ((3 <= len(first) <= 5 or first in ("62", "0062")) and bool(_MOBILE_START.match(digits + cur.digits))
+            and len(digits) + len(cur.digits) <= longest and (len(cur.digits) >= 2 or len(digits) < 10))
 
 
 def _longest_number(text: str, groups: list[_Group], i: int) -> tuple[PiiSpan, int] | None:

@@ -172,6 +172,13 @@ ZW = "\u200b"
         ("hp +62 (0) 812 3456 7890", "hp +6281******890"),
         ("nomor wa saya : 08 1234 567 890", "nomor wa saya : 0812*****890"),
         ("08 1234 5678 90 ya", "0812*****890 ya"),
+        ("kontak 0812 345 67 890", "kontak 0812*****890"),  # groups of any size after a mobile prefix
+        ("hp 0812 34 56 78 90", "hp 0812*****890"),
+        ("wa 0812 34 5678 90", "wa 0812*****890"),
+        ("hp 0812 3 4567 890", "hp 0812*****890"),
+        ("hp 0812 3456 78 90", "hp 0812*****890"),  # was "0812****78 90": the last two digits showed
+        ("hp +62 812 34 56 78 90", "hp +6281******890"),
+        ("hp 0812 3456 7890 2 kali", "hp 0812*****890 2 kali"),  # a count after it stays a count
         ("wa 0\ufe0f\u20e38\ufe0f\u20e31\ufe0f\u20e32\ufe0f\u20e3 3456 7890", "wa 0812*****890"),  # keycap emoji
         ("wa 0\u20e38\u20e31\u20e32\u20e33\u20e34\u20e35\u20e36\u20e37\u20e38\u20e39\u20e30\u20e3", "wa 0812*****890"),
         ("nomor 0062 812 3456 7890", "nomor 0062********890"),
@@ -266,6 +273,8 @@ def test_kis_bpjs_numbers(text: str) -> None:
         "RT.003/RW.005 Kel. Sukamaju",
         "27/11/2025 - 05/12/2025 jam 08.00-16.00",
         "cair 08-12-2025 10:30",
+        "jadwal jam 08 10 12 14 16 18",  # a lone 08 and pairs: hours, not a mobile number in groups
+        "kode 0812 34 ditolak",
         "harga 300.000-600.000 per paket",
     ],
 )
