@@ -22,7 +22,7 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -177,6 +177,7 @@ class SkippedItem:
     kind: str  # "media", "comment", "conversation", "message"
     reason: str
     raw: object = field(compare=False, repr=False)
+    retried: bool = False  # read again next poll (a post or conversation that failed), not lost
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,9 @@ class _BadItem(ValueError):
 
 
 def parse_time(value: object) -> datetime:
-    """Meta's ISO-8601 with "+0000" offsets -> aware datetime."""
+    """Meta's ISO-8601 with "+0000" offsets -> aware datetime in UTC. A value that parses but
+    names no moment in UTC ("9999-12-31T23:59:59-2359") is a bad item here, not an
+    OverflowError in whatever job later compares or stores it."""
     if not isinstance(value, str):
         raise _BadItem(f"timestamp is not a string: {value!r}")
     try:
@@ -320,7 +323,10 @@ def parse_time(value: object) -> datetime:
         raise _BadItem(f"bad timestamp {value!r}") from exc
     if parsed.tzinfo is None:
         raise _BadItem(f"timestamp without offset {value!r}")
-    return parsed
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError as exc:
+        raise _BadItem(f"timestamp outside the calendar {value!r}") from exc
 
 
 def _optional_str(value: object) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from bot import service, surge_job
 from bot.config import Settings
 from bot.deadlines import deadline
-from bot.instagram import Comment, DirectMessage, InstagramClient, InstagramError, TokenInvalid
+from bot.instagram import Comment, DirectMessage, InstagramClient, InstagramError, SkippedItem, TokenInvalid, meta_id
 from bot.polling import PollState, collect
 from bot.store import Store
 from bot.tokens import current_token
@@ -91,7 +91,25 @@ async def poll_account(
     messages = [*(_from_comment(account, c) for c in result.new_comments), *(_from_dm(account, d) for d in result.new_dms)]
     report.new_ids = store.save_messages(messages, now=now, account_state=(account, result.new_state.to_json()))
     report.new_messages, report.calls, report.skipped = len(report.new_ids), result.calls_made, len(result.skipped)
+    _report_unreadable(store, account, [s for s in result.skipped if not s.retried], now)
     return report
+
+
+SKIPPED_ALERT_EVERY = timedelta(hours=6)
+_KIND_WORDS = {"comment": "komentar", "message": "DM", "conversation": "percakapan", "media": "postingan"}
+
+
+def _report_unreadable(store: Store, account: str, lost: list[SkippedItem], now: datetime) -> None:
+    """Items Meta sent in a shape we cannot read are not polled again: the media team hears of
+    them (ids to look up on Instagram), at most every few hours, so nothing vanishes unseen."""
+    if not lost or store.has_recent_alert("instagram_unreadable", account, now - SKIPPED_ALERT_EVERY):
+        return
+    ids = [meta_id(s.raw.get("id")) if isinstance(s.raw, dict) else None for s in lost]
+    named = ", ".join(f"{_KIND_WORDS.get(s.kind, s.kind)} {i}" for s, i in zip(lost, ids) if i)
+    store.add_alert("instagram_unreadable",
+                    f"{len(lost)} item dari Instagram akun {account} tidak bisa dibaca (datanya rusak) dan "
+                    f"dilewati{': ' + named if named else ''}. Periksa langsung di Instagram agar tidak ada "
+                    f"pesan warga yang terlewat.", now=now, account=account)
 
 
 def _stop_account(store: Store, account: str, token_env: str, err: Exception, now: datetime) -> None:

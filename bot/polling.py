@@ -167,7 +167,7 @@ async def _collect_comments(poll: _Poll, state: PollState, media_limit: int) -> 
         except InvalidRequest as exc:
             # The media vanished or became unreadable after listing: keep the old
             # watermark so the next poll tries again, and carry on with the rest.
-            poll.failures.append(SkippedItem("media", f"comments unreadable: {exc}", {"id": media.id}))
+            poll.failures.append(SkippedItem("media", f"comments unreadable: {exc}", {"id": media.id}, retried=True))
             _restore(counts, media.id, previous)
     return counts
 
@@ -224,7 +224,8 @@ async def _read_conversation(poll: _Poll, conversation: Conversation, times: dic
     try:
         poll.dms += await _new_messages(poll, conversation.id, mark or poll.horizon)
     except InvalidRequest as exc:
-        poll.failures.append(SkippedItem("conversation", f"messages unreadable: {exc}", {"id": conversation.id}))
+        poll.failures.append(SkippedItem("conversation", f"messages unreadable: {exc}", {"id": conversation.id},
+                                         retried=True))
         return
     times[conversation.id] = conversation.updated_time
 

@@ -94,6 +94,25 @@ async def test_expired_token_stops_that_account_and_raises_an_alert(
     assert ok.stopped is None and ok.error is None  # the other account goes on
 
 
+async def test_an_unreadable_comment_is_named_to_the_media_team_not_dropped_unseen(
+        ig_settings: Settings, fake_instagram: FakeInstagram, classifier) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now(timezone.utc)
+    fake_instagram.set_clock(now)
+    seed_posts(fake_instagram, posts=1, comments=3, now=now)
+    fake_instagram.inject_error("/comments", malformed_item="unreachable_timestamp")
+    store = Store(ig_settings.db_path)
+    report = await jobs.poll_account(ig_settings, store, "kemensos", now=now)
+    assert report.skipped == 1 and report.new_messages == 2
+    [alert] = store.undelivered_alerts()
+    assert alert["kind"] == "instagram_unreadable" and "1 item dari Instagram akun kemensos" in alert["text"]
+    assert "komentar 178" in alert["text"]  # the id to look up
+    fake_instagram.inject_error("/comments", malformed_item="bad_timestamp")
+    fake_instagram.add_comment(fake_instagram.add_media(KEMENSOS, caption="baru", timestamp=now), "halo", "warga.baru",
+                               timestamp=now)
+    await jobs.poll_account(ig_settings, store, "kemensos", now=now + timedelta(minutes=5))
+    assert len(store.undelivered_alerts()) == 1  # not again within hours: one alert, not one per poll
+
+
 async def test_throttling_is_answered_by_backing_off(ig_settings: Settings, fake_instagram: FakeInstagram) -> None:
     now = datetime.now(timezone.utc)
     fake_instagram.set_clock(now)

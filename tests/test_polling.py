@@ -205,6 +205,21 @@ async def test_malformed_item_is_skipped_and_rest_kept(fake: FakeInstagram, clie
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["/comments", "/conversations"])
+async def test_a_timestamp_past_the_calendar_skips_one_item(fake: FakeInstagram, client: InstagramClient,
+                                                            path: str) -> None:
+    """ "9999-12-31T23:59:59-2359" is valid ISO 8601 but no moment in UTC: one item skipped, not the poll."""
+    media = fake.add_media(timestamp=NOW - timedelta(hours=3))
+    for i in range(3):
+        fake.add_comment(media, f"k{i}", "ani", timestamp=NOW - timedelta(minutes=60 - i))
+        fake.add_dm(f"user{i}", f"dm{i}", timestamp=NOW - timedelta(minutes=50 - i))
+    fake.inject_error(path, malformed_item="unreachable_timestamp")
+    result = await poll(client, Store(), None, NOW)
+    assert len(result.skipped) == 1 and "9999-12-31" in result.skipped[0].reason
+    assert len(result.new_comments) + len(result.new_dms) >= 4
+
+
+@pytest.mark.asyncio
 async def test_unreadable_media_keeps_watermark_for_retry(fake: FakeInstagram, client: InstagramClient) -> None:
     a = fake.add_media(timestamp=NOW - timedelta(hours=3))
     b = fake.add_media(timestamp=NOW - timedelta(hours=2))

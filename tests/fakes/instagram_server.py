@@ -146,7 +146,7 @@ class _Fault:
     message: str | None = None
     is_transient: bool | None = None
     malformed_body: bool = False
-    malformed_item: str | None = None  # "missing_id" | "bad_timestamp" | "not_object"
+    malformed_item: str | None = None  # "missing_id" | "bad_timestamp" | "unreachable_timestamp" | "not_object"
     delay: float = 0.0
 
     def matches(self, method: str, path: str) -> bool:
@@ -391,7 +391,7 @@ class FakeInstagram:
 
         `code` and/or `http_status` answer Meta's error envelope (5xx defaults to code 2);
         `malformed_body` answers truncated JSON (status `http_status` or 200); `malformed_item` corrupts the
-        first item of `data` ("missing_id", "bad_timestamp" or "not_object");
+        first item of `data` ("missing_id", "bad_timestamp", "unreachable_timestamp" or "not_object");
         `delay` holds the answer that many seconds (client timeouts).
         """
         item = "missing_id" if malformed_item is True else (malformed_item or None)
@@ -1108,10 +1108,12 @@ def _corrupt_first_item(result: dict[str, Any], how: str) -> None:
         return
     if how == "not_object":
         data[0] = "garbage"
-    elif how == "bad_timestamp":
+    elif how in ("bad_timestamp", "unreachable_timestamp"):
+        # "unreachable": valid ISO 8601 whose moment in UTC lies past the year 9999
+        value = "yesterday-ish" if how == "bad_timestamp" else "9999-12-31T23:59:59-2359"
         for key in ("timestamp", "created_time", "updated_time"):
             if key in data[0]:
-                data[0][key] = "yesterday-ish"
+                data[0][key] = value
     else:
         data[0].pop("id", None)
 
