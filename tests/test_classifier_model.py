@@ -42,10 +42,13 @@ def report() -> dict:  # type: ignore[type-arg]
 
 
 # Issue 12's evaluation-set targets. The n-gram backend (the default on this project's machines,
-# and the same everywhere) reaches all three (0.937 / 0.921 / 0.932; MODEL_CARD.md).
+# and the same everywhere) reaches all three (0.932 / 0.910 / 0.930; MODEL_CARD.md).
 ISSUE_TARGETS = {"macro_f1": 0.92, "hard_macro_f1": 0.89, "unit_accuracy": 0.93}
-# What the model shipped before this one measured (0.930, 0.868, 0.928): a retraining may not fall below it.
-PREVIOUS = {"macro_f1": 0.930, "hard_macro_f1": 0.868, "unit_accuracy": 0.928}
+# What this model measured when it was trained. It is below the model it replaced (0.937 / 0.921 /
+# 0.932) on purpose: its `negative` threshold holds each group of real neutral and positive messages
+# to the 8% bound (SmSA's test rows 0.122 -> 0.081), which costs `negative` recall on our records.
+# A change to the pipeline or a retraining may not fall below it without saying so here.
+SHIPPED = {"macro_f1": 0.932, "hard_macro_f1": 0.910, "unit_accuracy": 0.930}
 
 
 def _figures(report: dict) -> dict[str, float]:  # type: ignore[type-arg]
@@ -53,9 +56,9 @@ def _figures(report: dict) -> dict[str, float]:  # type: ignore[type-arg]
             "unit_accuracy": report["overall"]["unit_accuracy"]}
 
 
-def test_no_figure_falls_below_the_previous_model(report: dict) -> None:  # type: ignore[type-arg]
+def test_no_figure_falls_below_what_the_shipped_model_measured(report: dict) -> None:  # type: ignore[type-arg]
     got = _figures(report)
-    assert all(got[k] >= PREVIOUS[k] for k in PREVIOUS), (got, evaluate.format_report(report))
+    assert all(round(got[k], 3) >= SHIPPED[k] for k in SHIPPED), (got, evaluate.format_report(report))
 
 
 def test_macro_f1(report: dict) -> None:  # type: ignore[type-arg]
@@ -71,8 +74,9 @@ def test_unit_accuracy(report: dict) -> None:  # type: ignore[type-arg]
 
 
 # One of issue 12's real-set targets is not met yet: `negative` on SmSA's neutral and positive test
-# rows (ngram 0.122 <= 0.08; SmSA's validation split, which the threshold is held to, reads 0.06
-# at the threshold where the test split reads 0.12). The others must hold.
+# rows (ngram 0.081 <= 0.08, one message over; every group of SmSA's and EmoT's validation splits,
+# which the threshold is held to, reads at most 0.08, and SmSA's neutral test rows read 0.114).
+# The others must hold.
 NOT_YET = {("smsa/neutral+positive", "negative")}
 PUBLIC = SMSA.parent
 

@@ -183,3 +183,16 @@ def test_the_all_rows_expert_is_calibrated_on_our_records() -> None:
     on_ours = _probs(mixed.models, mixed.labels, mixed.features.transform(ours))[:, COMPLAINT]
     pooled = single.predict_proba(ours)[:, COMPLAINT]
     assert on_ours.mean() > pooled.mean()
+
+
+def test_the_neutral_budget_bounds_each_group_of_real_messages_on_its_own(tmp_path: Path) -> None:
+    """A set's many positive messages must not hide its neutral ones: each group is its own rate,
+    read from the validation split only, and `negative` messages are never in it."""
+    from classifiers.training import neutral_validation
+
+    _fake_smsa(tmp_path / "indonlu_smsa")
+    groups = neutral_validation(tmp_path)
+    assert set(groups) == {"smsa/neutral", "smsa/positive"}
+    assert len(groups["smsa/neutral"]) == 12 and len(groups["smsa/positive"]) == 18
+    assert not any("kecewa" in t or "jelek" in t for texts in groups.values() for t in texts)
+    assert neutral_validation(None) == {}
