@@ -176,8 +176,11 @@ def _from_change(account: str, change: Any, entry_time: datetime) -> InboundMess
     """A `comments`/`live_comments` change, mapped like bot.jobs._from_comment; other fields are ignored."""
     if not isinstance(change, dict):
         raise Malformed("not an object")
-    if change.get("field") not in COMMENT_FIELDS:
-        log.debug("webhook: ignoring change field %r", change.get("field"))
+    field_name = change.get("field")
+    if not isinstance(field_name, str):  # a list or an object here is no field name (and is unhashable)
+        raise Malformed("change without a field name")
+    if field_name not in COMMENT_FIELDS:
+        log.debug("webhook: ignoring change field %r", field_name)
         return None
     value = change.get("value")
     if not isinstance(value, dict):

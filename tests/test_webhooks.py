@@ -464,6 +464,17 @@ async def test_a_failing_on_stored_is_logged_not_lost(tmp_path: Path, caplog: py
 # -- the pure parts ------------------------------------------------------------------
 
 
+def test_a_field_name_that_is_no_string_skips_its_change_not_the_notification() -> None:
+    """`field` as a list or object used to raise TypeError (unhashable) out of the whole parse."""
+    body = payload(entry(KEMENSOS, changes=[{"field": [], "value": {"id": "c0", "text": "x"}},
+                                            {"field": {"a": 1}, "value": {"id": "c1", "text": "y"}},
+                                            comment_change("c2", "komentar yang baik")]))
+    messages, problems = parse_payload(body, {KEMENSOS: "kemensos"}, now=NOW)
+    assert [m.id for m in messages] == ["c2"]
+    assert problems == ["entry[0].changes[0]: change without a field name",
+                        "entry[0].changes[1]: change without a field name"]
+
+
 def test_times_are_read_in_the_unit_meta_uses() -> None:
     accounts = {KEMENSOS: "kemensos"}
     body = payload(
