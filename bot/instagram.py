@@ -383,7 +383,7 @@ def parse_comment(item: object, media_id: str, parent_id: str | None = None) -> 
         username=_optional_str(c.get("username")) or _optional_str(sender.get("username")),
         user_id=meta_id(sender.get("id")),
         parent_id=meta_id(c.get("parent_id")) or parent_id,
-        hidden=bool(c.get("hidden", False)),
+        hidden=c.get("hidden") is True,  # Meta sends a boolean; "false" (a string) is not hidden
         permalink=_optional_str(c.get("permalink")),
         raw=c,
     )

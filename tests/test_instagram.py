@@ -449,3 +449,18 @@ def test_numeric_ids_are_the_same_ids_and_a_bool_is_no_id() -> None:
     assert (message.id, message.sender_id) == ("7", "9")
     with pytest.raises(ValueError, match="missing id"):
         parse_comment({**raw, "id": True}, "m1")
+
+
+@pytest.mark.parametrize(("value", "hidden"), [(True, True), (False, False), ("false", False), ("true", False),
+                                              (1, False), (None, False)])
+def test_only_the_boolean_true_means_hidden(value: object, hidden: bool) -> None:
+    """bool("false") is True: a comment Meta did not hide must not be taken for one the bot hid."""
+    raw = {"id": "1", "text": "x", "timestamp": "2026-12-03T10:00:00+0000", "hidden": value}
+    assert parse_comment(raw, "m1").hidden is hidden
+
+
+def test_timestamps_are_read_in_utc_and_one_past_the_calendar_is_a_bad_item() -> None:
+    raw = {"id": "1", "text": "x", "timestamp": "2026-12-03T17:00:00+0700"}
+    assert parse_comment(raw, "m1").timestamp.isoformat() == "2026-12-03T10:00:00+00:00"
+    with pytest.raises(ValueError, match="outside the calendar"):
+        parse_comment({**raw, "timestamp": "9999-12-31T23:59:59-2359"}, "m1")
