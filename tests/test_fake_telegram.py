@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -306,6 +308,30 @@ async def test_document_and_photo_upload(fake: FakeTelegram) -> None:
     assert resent.message_id == again.message_id and resent.content == content
     assert fake.photos[0].content == b"\x89PNG fake"
     assert fake.calls_to("sendDocument")[0].files == {"document": ("laporan.csv", len(content))}
+
+
+def test_an_upload_trickled_in_small_writes_arrives_whole(fake: FakeTelegram) -> None:
+    # Real clients and proxies split uploads anywhere; a PDF holds CRLFs and dashes of its own.
+    content = b"%PDF-1.4\r\n--not-the-boundary\r\n\r\n" + bytes(range(256)) * 40 + b"\r\n--"
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="chat_id"\r\n\r\n{GROUP}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="document"; filename="laporan.pdf"\r\n'
+        f"Content-Type: application/pdf\r\n\r\n"
+    ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    head = (
+        f"POST /bot{fake.token}/sendDocument HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", fake.port or 0)) as conn:
+        conn.sendall(head)
+        for start in range(0, len(body), 7):
+            conn.sendall(body[start:start + 7])
+            time.sleep(0.0005)
+        answer = b"".join(iter(lambda: conn.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    [document] = fake.documents
+    assert (document.filename, document.content) == ("laporan.pdf", content)
 
 
 # --------------------------------------------------------------------------- updates

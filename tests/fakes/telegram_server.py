@@ -37,9 +37,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any, TypeVar
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 __all__ = [
     "Answer",
@@ -540,6 +541,36 @@ class Call:
 # --------------------------------------------------------------------------- state
 
 
+def _form_parts(content_type: str, body: bytes) -> Iterable[tuple[str, str | None, str | None, bytes]]:
+    """(name, filename, content type, content) of each part of a multipart/form-data body.
+
+    Parsed here from the whole body rather than with aiohttp's streaming reader: that reader
+    takes a different path (and warns) depending on how the network split the upload.
+    """
+    header = Message()
+    header["Content-Type"] = content_type
+    boundary = header.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        raise _bad("multipart body without a boundary")
+    delimiter = b"--" + boundary.encode("latin-1")
+    # The first delimiter may open the body; every later one follows a CRLF that is not content.
+    _preamble, *chunks = (b"\r\n" + body).split(b"\r\n" + delimiter)
+    for chunk in chunks:
+        if chunk.startswith(b"--"):  # the closing delimiter
+            return
+        head, sep, content = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not sep:
+            raise _bad("multipart part without a blank line after its headers")
+        part = Message()
+        for line in head.decode("utf-8").split("\r\n"):
+            key, _, value = line.partition(":")
+            part[key.strip()] = value.strip()
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            yield name, part.get_filename(), part.get("Content-Type"), content
+    raise _bad("multipart body without its closing boundary")
+
+
 @dataclass
 class _Upload:
     filename: str | None
@@ -892,17 +923,12 @@ class FakeTelegram:
                     raise _bad("can't parse JSON object")
                 raw.update(body)
             elif ctype.startswith("multipart/"):
-                reader = await request.multipart()
-                while (part := await reader.next()) is not None:
-                    if not isinstance(part, BodyPartReader) or part.name is None:
-                        continue
-                    if part.filename is not None:
-                        content = bytes(await part.read(decode=False))
-                        files[part.name] = _Upload(
-                            part.filename, content, part.headers.get("Content-Type")
-                        )
+                body = await request.read()
+                for name, filename, part_type, content in _form_parts(request.headers["Content-Type"], body):
+                    if filename is not None:
+                        files[name] = _Upload(filename, content, part_type)
                     else:
-                        raw[part.name] = await part.text()
+                        raw[name] = content.decode("utf-8")
             elif ctype == "application/x-www-form-urlencoded":
                 form = await request.post()
                 raw.update({k: v for k, v in form.items() if isinstance(v, str)})
