@@ -312,7 +312,7 @@ async def test_document_and_photo_upload(fake: FakeTelegram) -> None:
 
 def test_an_upload_trickled_in_small_writes_arrives_whole(fake: FakeTelegram) -> None:
     # Real clients and proxies split uploads anywhere; a PDF holds CRLFs and dashes of its own.
-    content = b"%PDF-1.4\r\n--not-the-boundary\r\n\r\n" + bytes(range(256)) * 40 + b"\r\n--"
+    content = b"%PDF-1.4\r\n--not-the-boundary\r\n\r\n" + bytes(range(256)) * 200 + b"\r\n--"
     boundary = "b0undary"
     body = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="chat_id"\r\n\r\n{GROUP}\r\n'
@@ -325,9 +325,10 @@ def test_an_upload_trickled_in_small_writes_arrives_whole(fake: FakeTelegram) ->
     ).encode()
     with socket.create_connection(("127.0.0.1", fake.port or 0)) as conn:
         conn.sendall(head)
-        for start in range(0, len(body), 7):
-            conn.sendall(body[start:start + 7])
-            time.sleep(0.0005)
+        for start in range(0, len(body), 9000):  # a few bytes alone, then a burst larger than a read
+            for piece in (body[start:start + 3], body[start + 3:start + 9000]):
+                conn.sendall(piece)
+                time.sleep(0.01)
         answer = b"".join(iter(lambda: conn.recv(65536), b""))
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     [document] = fake.documents
