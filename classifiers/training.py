@@ -741,6 +741,21 @@ def _ngram_labels(run: _Run, records: Sequence[Record], fit: Sequence[Record],
 # The share of real neutral and positive messages `negative` may fire on (issue 12's bound for
 # SmSA), read on validation splits that nothing trains on.
 NEUTRAL_NEGATIVE_BUDGET = 0.08
+# The bound holds for the upper end of each group's rate (Wilson, one standard error): the groups
+# are small (64 to 735 messages), and with the rate itself at the bound the shipped n-gram model
+# met it on SmSA's 131 validation neutral tweets and missed it on the 296 of its test split
+# (0.081), its ensembles too (0.085).
+NEUTRAL_BOUND_Z = 1.0
+
+
+def wilson_upper(hits: int, n: int, z: float = NEUTRAL_BOUND_Z) -> float:
+    """The upper end of the Wilson score interval of a rate of hits/n (1.0 for n=0)."""
+    if n == 0:
+        return 1.0
+    p, zz = hits / n, z * z
+    centre = p + zz / (2 * n)
+    spread = z * float(np.sqrt(p * (1 - p) / n + zz / (4 * n * n)))
+    return min(1.0, (centre + spread) / (1 + zz / n))
 
 
 def neutral_validation(public: Path | None) -> dict[str, list[str]]:
@@ -765,15 +780,21 @@ def neutral_validation(public: Path | None) -> dict[str, list[str]]:
 def _budgeted_negative(oof: np.ndarray, y: np.ndarray, neutral: Mapping[str, np.ndarray],
                        budget: float = NEUTRAL_NEGATIVE_BUDGET) -> tuple[float, dict[str, Any]]:
     """The `negative` threshold with the best smoothed out-of-fold F1 among those at which every
-    neutral validation group stays within the budget (our records alone preferred a threshold at
-    which 10-20% of SmSA's neutral tweets were `negative`)."""
-    worst = np.array([max(float((p >= t).mean()) for p in neutral.values()) for t in THRESHOLD_GRID])
+    neutral validation group stays within the budget, at the upper end of its rate (our records
+    alone preferred a threshold at which 10-20% of SmSA's neutral tweets were `negative`)."""
+    def hits(p: np.ndarray, t: float) -> int:
+        return int((np.asarray(p) >= t).sum())
+
+    worst = np.array([max(hits(p, t) / max(len(p), 1) for p in neutral.values()) for t in THRESHOLD_GRID])
+    bound = np.array([max(wilson_upper(hits(p, t), len(p)) for p in neutral.values()) for t in THRESHOLD_GRID])
     smooth = smoothed_f1(oof, y)
-    chosen = best_threshold(smooth, allowed=worst <= budget)
+    chosen = best_threshold(smooth, allowed=bound <= budget)
     unconstrained = best_threshold(smooth)
-    table = {f"{t:.3f}": {"oof_f1": round(float(f), 4), "neutral_rate": round(float(w), 4)}
-             for t, f, w in zip(THRESHOLD_GRID, smooth, worst) if 0.15 <= t <= 0.6}
-    return chosen, {"budget": budget, "chosen": chosen, "without_budget": unconstrained, "table": table}
+    table = {f"{t:.3f}": {"oof_f1": round(float(f), 4), "neutral_rate": round(float(w), 4),
+                          "neutral_bound": round(float(b), 4)}
+             for t, f, w, b in zip(THRESHOLD_GRID, smooth, worst, bound) if 0.15 <= t <= 0.7}
+    return chosen, {"budget": budget, "z": NEUTRAL_BOUND_Z, "chosen": chosen, "without_budget": unconstrained,
+                    "table": table}
 
 
 def _budget_ensemble(run: _Run, name: str, thresholds: dict[str, float], held_probs: np.ndarray,
