@@ -42,13 +42,14 @@ def report() -> dict:  # type: ignore[type-arg]
 
 
 # Issue 12's evaluation-set targets. The n-gram backend (the default on this project's machines,
-# and the same everywhere) reaches all three (0.932 / 0.910 / 0.930; MODEL_CARD.md).
+# and the same everywhere) reaches all three (0.930 / 0.906 / 0.930; MODEL_CARD.md).
 ISSUE_TARGETS = {"macro_f1": 0.92, "hard_macro_f1": 0.89, "unit_accuracy": 0.93}
-# What this model measured when it was trained. It is below the model it replaced (0.937 / 0.921 /
-# 0.932) on purpose: its `negative` threshold holds each group of real neutral and positive messages
-# to the 8% bound (SmSA's test rows 0.122 -> 0.081), which costs `negative` recall on our records.
-# A change to the pipeline or a retraining may not fall below it without saying so here.
-SHIPPED = {"macro_f1": 0.932, "hard_macro_f1": 0.910, "unit_accuracy": 0.930}
+# What this model measured when it was trained. It is below the models it replaced (0.937 / 0.921 /
+# 0.932, then 0.932 / 0.910 / 0.930) on purpose: its `negative` threshold holds each group of real
+# neutral and positive messages to the 8% bound, at the upper end of what the group's rate
+# estimates (SmSA's test rows 0.122 -> 0.081 -> 0.071), which costs `negative` recall on our
+# records. A change to the pipeline or a retraining may not fall below it without saying so here.
+SHIPPED = {"macro_f1": 0.930, "hard_macro_f1": 0.906, "unit_accuracy": 0.930}
 
 
 def _figures(report: dict) -> dict[str, float]:  # type: ignore[type-arg]
@@ -73,20 +74,23 @@ def test_unit_accuracy(report: dict) -> None:  # type: ignore[type-arg]
     assert report["overall"]["unit_accuracy"] >= ISSUE_TARGETS["unit_accuracy"], evaluate.format_report(report)
 
 
-# One of issue 12's real-set targets is not met yet: `negative` on SmSA's neutral and positive test
-# rows (ngram 0.081 <= 0.08, one message over; every group of SmSA's and EmoT's validation splits,
-# which the threshold is held to, reads at most 0.08, and SmSA's neutral test rows read 0.114).
-# The others must hold.
-NOT_YET = {("smsa/neutral+positive", "negative")}
 PUBLIC = SMSA.parent
 
 
-def test_real_set_targets() -> None:
+# Issue 12's real-set targets, every one: the default on this project's machines (ngram) and the
+# ensemble that is the default where the transformer is fast enough (`fast` meets them too, see
+# MODEL_CARD.md; left out here for CI's time).
+@pytest.mark.parametrize("name", ["ngram", "transformer"])
+def test_real_set_targets(name: str) -> None:
     from classifiers.public_sets import SETS, available, format_scores, score_sets
 
+    if name != "ngram":
+        pytest.importorskip("torch")
     assert available(PUBLIC) == list(SETS), f"the real sets are expected in {PUBLIC}"
-    got = score_sets(load_classifier(project_rules(), backend="ngram"), PUBLIC)
-    missed = [row for row in got["targets"] if not row["met"] and (row["group"], row["label"]) not in NOT_YET]
+    clf = load_classifier(project_rules(), backend=name)
+    assert clf.config.name == name, clf.choice  # not the n-gram fallback of a missing transformer
+    got = score_sets(clf, PUBLIC)
+    missed = [row for row in got["targets"] if not row["met"]]
     assert not missed, format_scores(got)
 
 
