@@ -562,7 +562,7 @@ def _form_parts(content_type: str, body: bytes) -> Iterable[tuple[str, str | Non
         if not sep:
             raise _bad("multipart part without a blank line after its headers")
         part = Message()
-        for line in head.decode("utf-8").split("\r\n"):
+        for line in head.decode("utf-8", "replace").split("\r\n"):
             key, _, value = line.partition(":")
             part[key.strip()] = value.strip()
         name = part.get_param("name", header="content-disposition")
@@ -928,7 +928,10 @@ class FakeTelegram:
                     if filename is not None:
                         files[name] = _Upload(filename, content, part_type)
                     else:
-                        raw[name] = content.decode("utf-8")
+                        try:
+                            raw[name] = content.decode("utf-8")
+                        except UnicodeDecodeError as exc:
+                            raise _bad(f"can't decode parameter {name!r} as UTF-8") from exc
             elif ctype == "application/x-www-form-urlencoded":
                 form = await request.post()
                 raw.update({k: v for k, v in form.items() if isinstance(v, str)})
