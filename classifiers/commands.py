@@ -316,7 +316,7 @@ def render_figures(report: Mapping[str, Any]) -> str:
         b = report["negative_budget"]
         lines.append(f"- n-gram `negative` threshold {b['chosen']}: the best out-of-fold F1 at which at most "
                      f"{b['budget']} of each group of SmSA's and EmoT's neutral and positive validation messages "
-                     f"are `negative`, at the upper end of the group's rate (Wilson, z={b.get('z', 0)}) "
+                     f"are `negative`, at the upper end of the group's rate (Wilson, z={b['z']}) "
                      f"(without that bound: {b['without_budget']}; by threshold: {b['table']})")
     for name, b in report.get("ensemble_negative_budget", {}).items():
         lines.append(f"- `{name}` `negative` threshold {b['chosen']} within the same bound (held-out records "

@@ -586,7 +586,7 @@ def train_all(records: Sequence[Record], out_dir: Path, *, rules: Mapping[str, A
     units = _choose_unit_model(run, fit, held_all, embed)
     # 6. final models, artifacts, and every backend measured
     config = _config(run, ngram_th, hide_at, default, tf, fast, units)
-    models = _final_models(run, records, extra, spam_model, embed[0] if embed is not None else None)
+    models = _final_models(run, records, spam_model, embed[0] if embed is not None else None)
     _write_artifacts(run.out_dir, models, config, with_transformer=tf is not None)
     run.report["config"] = config
     run.report["train_seconds"] = time.perf_counter() - t0
@@ -810,8 +810,9 @@ def _budget_ensemble(run: _Run, name: str, thresholds: dict[str, float], held_pr
     the ensemble said `negative` to 19% of SmSA's neutral test tweets. Changes `thresholds` in
     place; without the validation sets it leaves them."""
     neutral = neutral_validation(run.public)
-    if not neutral or run.shipped_labels is None:
+    if not neutral:
         return
+    assert run.shipped_labels is not None, "_ngram_labels fits it first"
     rates = {}
     for set_name, texts in neutral.items():
         tf = np.asarray(scorer.label_probs(texts), dtype=np.float64)[:, NEG]
@@ -1068,16 +1069,16 @@ def _config(run: _Run, ngram_th: dict[str, float], hide_at: float | None, defaul
             "seed": run.opt.seed, "labels": list(LABELS), "trained_on": run.report["n_train"]}
 
 
-def _final_models(run: _Run, records: Sequence[Record], extra: Extra | None, spam_model: NgramSpamModel,
+def _final_models(run: _Run, records: Sequence[Record], spam_model: NgramSpamModel,
                   embed_scorer: Any) -> dict[str, Any]:
-    """The shipped n-gram models, refitted on all records, by file name (with the unit LR on the
-    transformer's embeddings when `embed_scorer` is given)."""
+    """The shipped n-gram models, fitted on all records, by file name (the label model is the one
+    _ngram_labels fitted; with the unit LR on the transformer's embeddings when `embed_scorer` is given)."""
     seed = run.opt.seed
     all_route = routable(records)
     accounts, route_units = [r.account for r in all_route], [str(r.unit) for r in all_route]
+    assert run.shipped_labels is not None, "_ngram_labels fits it first"
     models: dict[str, Any] = {
-        "ngram_labels.joblib": run.shipped_labels or fit_labels(label_model(run.opt), [r.text for r in records],
-                                                                label_matrix(records), extra),
+        "ngram_labels.joblib": run.shipped_labels,
         "ngram_spam.joblib": spam_model,
         "unit_ngram.joblib": NgramUnitModel(seed=seed).fit(accounts, [r.text for r in all_route], route_units),
     }
